@@ -1,0 +1,1 @@
+"""structax.sciml: placeholder for a later issue (nothing public yet)."""

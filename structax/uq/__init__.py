@@ -1,0 +1,1 @@
+"""structax.uq: placeholder for a later issue (nothing public yet)."""
