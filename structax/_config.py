@@ -1,8 +1,4 @@
-"""Process-wide JAX settings: float64 for the structured fitter (set before any array exists)."""
-import os
-
-os.environ.setdefault("JAX_PLATFORMS", "cpu") if not os.environ.get("JAX_PLATFORMS") and not os.environ.get("STRUCTAX_ALLOW_ACCELERATOR") else None
-
-import jax  # noqa: E402
+"""Process-wide JAX settings: float64 for the structured fitter (must be set before any array exists)."""
+import jax
 
 jax.config.update("jax_enable_x64", True)

@@ -1,0 +1,1 @@
+"""structax.transform: distribution transforms (Redistributor) and colour transfer."""
