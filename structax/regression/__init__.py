@@ -1,0 +1,23 @@
+"""structax.regression: semi-structured distributional regression.
+
+.. currentmodule:: structax.regression
+
+Estimator
+    Model              one formula per distribution parameter; fit / predict / mean / distribution /
+                       summary / plot_effects
+Formulas and data
+    parse_formula      text -> term specifications (no data)
+    FormulaError       syntax errors, with the position shown
+    DataError          data that do not fit the model (missing column, NaN, unseen level, ...)
+Fitting core (pure functions over a Problem)
+    inner_fit          penalized Newton for fixed smoothing parameters
+    select_smoothing   smoothing parameters by Laplace-approximate marginal likelihood
+    log_posterior      penalized log-likelihood of a coefficient vector
+"""
+from ._data import DataError
+from ._fit import inner_fit, log_posterior, select_smoothing
+from ._formula import FormulaError, parse_formula
+from ._model import Model, NotFittedError
+
+__all__ = ["Model", "NotFittedError", "parse_formula", "FormulaError", "DataError", "inner_fit",
+           "select_smoothing", "log_posterior"]

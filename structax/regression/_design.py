@@ -1,0 +1,133 @@
+"""Design building: parsed formula + data -> one :class:`PredictorDesign` per distribution parameter,
+holding its terms (parametric columns first, then penalized terms) and offsets. The state learned here
+(knots, levels, constraints) is what ``predict`` reuses on new data."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..smooth._block import Block
+from ..smooth._terms import Term, build_terms
+from ._data import Columns, DataError
+from ._formula import Formula, Linear, Offset
+
+__all__ = ["PredictorDesign", "build_design"]
+
+
+@dataclass
+class PredictorDesign:
+    """Terms and offsets of one distribution parameter's linear predictor."""
+
+    param: str
+    formula: Formula
+    terms: list[Term]
+    offsets: list[str] = field(default_factory=list)
+
+    @property
+    def n_coef(self) -> int:
+        return sum(t.n_coef for t in self.terms)
+
+    def blocks(self, cols: Columns) -> list[Block]:
+        return [t.block(cols) for t in self.terms]
+
+    def offset(self, cols: Columns) -> np.ndarray:
+        out = np.zeros(cols.n)
+        for name in self.offsets:
+            out += cols.numeric(name, f"offset({name})")
+        return out
+
+
+def _parametric_term(formula: Formula, cols: Columns) -> Term | None:
+    """All unpenalized columns (intercept, numeric, treatment-coded factors, interactions) as one term."""
+    linear = [t for t in formula.terms if isinstance(t, Linear)]
+    main_numeric = {t.variables[0] for t in linear if len(t.variables) == 1 and not cols.is_factor(t.variables[0], t.label)}
+    specs = []  # (label, [(variable, is_factor, levels, drop_first)])
+    first_factor_full = not formula.intercept
+    for t in linear:
+        parts = []
+        for v in t.variables:
+            if cols.is_factor(v, t.label):
+                _, levels = cols.factor(v, t.label)
+                if len(levels) < 2 and len(t.variables) == 1:
+                    raise DataError(f"factor {v!r} in term {t.label} has a single level ({levels[0]!r}); "
+                                    "it carries no information")
+                # without an intercept the first factor keeps all levels (cell means); a factor:numeric
+                # interaction keeps all levels when the numeric has no main effect (one slope per level)
+                others_numeric_absent = len(t.variables) > 1 and all(
+                    not cols.is_factor(u, t.label) and u not in main_numeric for u in t.variables if u != v)
+                drop = not (first_factor_full or others_numeric_absent)
+                if len(t.variables) == 1 and first_factor_full:
+                    first_factor_full = False
+                parts.append((v, True, levels, drop))
+            else:
+                parts.append((v, False, None, False))
+        specs.append((t.label, parts))
+    if not formula.intercept and not specs:
+        return None
+
+    def columns(c: Columns):
+        cols_out, names = [], []
+        if formula.intercept:
+            cols_out.append(np.ones(c.n))
+            names.append("(Intercept)")
+        for label, parts in specs:
+            block_cols, block_names = [np.ones(c.n)], [""]
+            for v, is_factor, levels, drop in parts:
+                if is_factor:
+                    codes, _ = c.factor(v, label, levels)
+                    keep = levels[1:] if drop else levels
+                    start = 1 if drop else 0
+                    dummies = [(codes == i + start).astype(float) for i in range(len(keep))]
+                    dnames = [f"{v}{lev}" for lev in keep]
+                else:
+                    dummies, dnames = [c.numeric(v, label)], [v]
+                block_cols = [a * b for a in block_cols for b in dummies]
+                block_names = [f"{a}:{b}" if a else b for a in block_names for b in dnames]
+            cols_out += block_cols
+            names += block_names
+        return np.column_stack(cols_out), names
+
+    matrix, names = columns(cols)
+    term = Term("(parametric)", names, "parametric", lambda c: Block(columns(c)[0]),
+                variables=tuple(v for _, parts in specs for v, *_ in parts))
+    term._train_block = Block(matrix)
+    return term
+
+
+def build_design(param: str, formula: Formula, cols: Columns, max_bins: int | None) -> PredictorDesign:
+    """Build the terms of one linear predictor on training data (blocks in ``term._train_block``)."""
+    terms: list[Term] = []
+    parametric = _parametric_term(formula, cols)
+    if parametric is not None:
+        terms.append(parametric)
+    offsets = []
+    for spec in formula.terms:
+        if isinstance(spec, Linear):
+            continue
+        if isinstance(spec, Offset):
+            cols.numeric(spec.variable, spec.label)
+            offsets.append(spec.variable)
+            continue
+        terms.extend(build_terms(spec, cols, max_bins))
+    if not terms:
+        raise DataError(f"the formula for {param!r} has no terms (and no intercept): {formula.text!r}")
+    design = PredictorDesign(param, formula, terms, offsets)
+    _check_rank(design, param)
+    return design
+
+
+def _check_rank(design: PredictorDesign, param: str) -> None:
+    """Unpenalized columns must be estimable on their own: catch aliased columns with a clear message."""
+    term = design.terms[0]
+    if term.kind != "parametric":
+        return
+    x = term._train_block.basis
+    gram = x.T @ x
+    scale = np.sqrt(np.maximum(np.diag(gram), 1e-300))
+    corr = gram / scale[:, None] / scale[None, :]
+    eig, vec = np.linalg.eigh(corr)
+    if eig[0] < 1e-10 * max(eig[-1], 1.0):
+        culprit = [term.coef_names[i] for i in np.argsort(-np.abs(vec[:, 0]))[:2]]
+        raise DataError(f"parametric columns of {param!r} are linearly dependent (e.g. {culprit}); "
+                        "remove one of them or drop the intercept")
