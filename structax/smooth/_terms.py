@@ -191,6 +191,13 @@ def _tensor_terms(spec, cols, max_bins):
             marg_z.append(sum_to_zero_basis(np.bincount(idx, minlength=len(vals)) @ m.basis(vals)))
         else:
             marg_z.append(np.eye(m.k))
+    # mgcv's "normal parametrization" (te(np=TRUE)): marginal coefficients become function values at
+    # evenly spaced points, so the identity factors in the tensor penalties act on function values
+    for i, (m, x) in enumerate(zip(margins, xs)):
+        grid = np.linspace(m.range[0], m.range[1], marg_z[i].shape[1])
+        values_at_grid = m.basis(grid) @ marg_z[i]
+        if np.linalg.cond(values_at_grid) < 1e10:
+            marg_z[i] = marg_z[i] @ np.linalg.inv(values_at_grid)
     by = cols.numeric(spec.by, label) if spec.by else None
 
     def tensor_basis(values_list):
