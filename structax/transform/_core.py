@@ -23,6 +23,9 @@ __all__ = [
     "table_ppf",
     "tail_scales",
     "apply_elementwise",
+    "mass_to_pair",
+    "jitter_ties",
+    "chunked",
     "sorted_finite",
 ]
 
@@ -80,20 +83,22 @@ def tail_scales(v: np.ndarray, masses: np.ndarray, m: float, n_tail: float) -> t
     knot table, so the same formula serves exact samples, sketches and grids.  The upper tail is the
     mirror image.  If the extreme values are all tied (zero excess) the mean knot spacing is used.
     """
+    k = float(min(max(n_tail, 1.0), m / 2))
+    n_side = min(int(np.searchsorted(masses, k)) + 2, v.size)  # only the tail knots are read
+    n_side_hi = min(v.size - int(np.searchsorted(masses, m - k)) + 2, v.size)
+    spacing = float((v[-1] - v[0]) / max(v.size - 1, 1))
+
     def one_side(v_side, M_side):
-        k = float(min(max(n_tail, 1.0), m / 2))
         t = np.interp(k, M_side, v_side)  # threshold quantile
         inside = M_side < k
         r = np.concatenate([[0.0], M_side[inside], [k]])
         q = np.concatenate([[v_side[0]], v_side[inside], [t]])
         excess = np.abs(t - q)
         beta = float(np.sum(0.5 * (excess[1:] + excess[:-1]) * np.diff(r)) / k)
-        if not np.isfinite(beta) or beta <= 0:
-            beta = float(abs(v_side[-1] - v_side[0]) / max(v_side.size - 1, 1))
-        return beta
+        return beta if np.isfinite(beta) and beta > 0 else spacing
 
-    lo = one_side(v, masses)
-    hi = one_side(v[::-1], m - masses[::-1])
+    lo = one_side(v[:n_side], masses[:n_side])
+    hi = one_side(v[-n_side_hi:][::-1], m - masses[-n_side_hi:][::-1])
     return lo, hi
 
 
@@ -124,8 +129,15 @@ def ecdf_table(xs: np.ndarray, tail: str = "exponential", tail_fraction: float |
         M = starts + 0.5 * counts
     if v.size < 2:
         raise ValueError(f"constant data (all {m} finite values equal {v[0]!r}): no spread to transform")
-    masses = np.arange(v.size) + 0.5 if M is None else M
-    lo, hi = tail_scales(v, masses, m, _default_n_tail(m, tail_fraction))
+    n_tail = _default_n_tail(m, tail_fraction)
+    masses = M if M is not None else np.arange(min(v.size, int(n_tail) + 3)) + 0.5
+    if M is None:  # untied: only the extreme knots matter, so build just those masses
+        lo, _ = tail_scales(v[: masses.size], masses, m, n_tail)
+        _, hi = tail_scales(v[-masses.size:], masses + (m - masses.size), m, n_tail)
+        if masses.size < 2 * int(n_tail) + 3:  # small sample: the slices overlap, use the whole table
+            lo, hi = tail_scales(v, np.arange(v.size) + 0.5, m, n_tail)
+    else:
+        lo, hi = tail_scales(v, masses, m, n_tail)
     return Table(v=v, M=M, m=float(m), beta_lo=lo, beta_hi=hi, counts=counts, tail=tail)
 
 
@@ -144,16 +156,30 @@ def table_from_quantiles(v: np.ndarray, u: np.ndarray, n: float, tail: str = "ex
     return Table(v=v, M=u * n, m=float(n), beta_lo=lo, beta_hi=hi, tail=tail)
 
 
-def table_cdf(t: Table, x: np.ndarray, j: np.ndarray | None = None,
+def mass_to_pair(mass: np.ndarray, m: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(p, upper)`` from cumulative masses out of ``m`` (``p = min(mass, m - mass) / m``)."""
+    upper = mass > 0.5 * m
+    p = np.where(upper, m - mass, mass)
+    p /= m
+    return p, upper
+
+
+def jitter_ties(mass: np.ndarray, counts: np.ndarray, rng: np.random.Generator) -> None:
+    """Move values on a tied knot (mass ``M``, multiplicity ``c``) uniformly over ``M -+ c/2``."""
+    tied = counts > 1
+    if tied.any():
+        c = counts[tied]
+        mass[tied] += (rng.random(c.size) - 0.5) * c
+
+
+def table_cdf(t: Table, x: np.ndarray,
               rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(p, upper)`` with ``p = min(F(x), 1 - F(x))``; NaN stays NaN.
 
-    ``j`` (knot index with ``v_j <= x``) may be passed when known, e.g. for the training sample.
     With ``rng``, values exactly on a tied knot get a uniform random position inside the tie.
     """
     v, K, m = t.v, t.v.size, t.m
-    if j is None:
-        j = np.searchsorted(v, x, side="right") - 1
+    j = np.searchsorted(v, x, side="right") - 1
     jc = np.clip(j, 0, K - 2)
     v0 = v[jc]
     frac = (x - v0) / (v[jc + 1] - v0)
@@ -164,12 +190,11 @@ def table_cdf(t: Table, x: np.ndarray, j: np.ndarray | None = None,
         mass = M0 + frac * (t.M[jc + 1] - M0)
     if rng is not None and t.counts is not None:
         jt = np.clip(j, 0, K - 1)
-        tied = (x == v[jt]) & (t.counts[jt] > 1)
-        if tied.any():
-            c = t.counts[jt[tied]]
-            mass[tied] = t.M[jt[tied]] - 0.5 * c + rng.random(c.size) * c
-    upper = mass > 0.5 * m
-    p = np.where(upper, m - mass, mass) / m
+        on_knot = x == v[jt]
+        sub = mass[on_knot]
+        jitter_ties(sub, t.counts[jt[on_knot]], rng)
+        mass[on_knot] = sub
+    p, upper = mass_to_pair(mass, m)
     lo = x < v[0]
     hi = x > v[-1]
     if lo.any():
@@ -218,7 +243,7 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL
 
 
-def _chunked(f, x: np.ndarray) -> np.ndarray:
+def chunked(f, x: np.ndarray) -> np.ndarray:
     # NumPy/SciPy ufuncs release the GIL, so threads over contiguous chunks scale across cores.
     n_threads = _pool()._max_workers
     if x.size < _PARALLEL_MIN or n_threads == 1:
@@ -236,10 +261,10 @@ def apply_elementwise(f, x: np.ndarray, table_size: int) -> np.ndarray:
     """
     x = np.asarray(x, dtype=np.float64)
     if x.size < _SORT_MIN_TABLE or table_size < _SORT_MIN_TABLE:
-        return _chunked(f, x)
+        return chunked(f, x)
     if not np.any(x[1:] < x[:-1]) and not np.isnan(x[0]):
-        return _chunked(f, x)  # already sorted (NaN-free or NaN only at the end)
+        return chunked(f, x)  # already sorted (NaN-free or NaN only at the end)
     order = np.argsort(x)
     out = np.empty_like(x)
-    out[order] = _chunked(f, x[order])
+    out[order] = chunked(f, x[order])
     return out

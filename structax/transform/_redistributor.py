@@ -8,7 +8,8 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
-from ._core import Table, apply_elementwise, ecdf_table, sorted_finite, table_cdf, table_ppf
+from ._core import (Table, apply_elementwise, chunked, ecdf_table, jitter_ties, mass_to_pair, sorted_finite,
+                    table_cdf, table_ppf)
 from ._sketch import sketch_new, sketch_table, sketch_update
 from ._smooth import kde_table, smooth_table
 from ._targets import Dist, _Sample, resolve_distribution
@@ -217,11 +218,12 @@ class Redistributor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 xs = col[order[:m]]
                 table = self._column_table(xs, i)
                 if table.counts is None:
-                    j = np.arange(m)
+                    mass = np.arange(m) + 0.5
                 else:
-                    j = np.repeat(np.arange(table.n_knots), table.counts)
-                p, upper = table_cdf(table, xs, j=j, rng=rng)
-                out[order[:m], i] = target.ppf_pair(p, upper)
+                    mass = np.repeat(table.M, table.counts)
+                    if rng is not None:
+                        jitter_ties(mass, np.repeat(table.counts, table.counts), rng)
+                out[order[:m], i] = chunked(lambda mk: target.ppf_pair(*mass_to_pair(mk, m)), mass)
                 out[order[m:], i] = np.nan
             else:
                 xs = sorted_finite(col)
