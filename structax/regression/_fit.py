@@ -183,7 +183,8 @@ def inner_fit(problem: Problem, beta: np.ndarray, lam: np.ndarray, max_iter: int
                 break
             t *= 0.5
         else:
-            break  # no descent possible: at the optimum to machine precision
+            converged = True  # no descent possible: at the optimum to machine precision
+            break
         beta, ll, g, nh, old, obj = trial, ll_t, g_t, nh_t, obj, obj_t
         if abs(old - obj) < tol * (abs(obj) + 1.0) and t == 1.0 and decrement < 1e-6 * (abs(obj) + 1):
             converged = True
@@ -215,17 +216,31 @@ class FitResult:
 
 
 def _group_pseudo(problem, lam):
-    """Per penalty group: columns, pseudo-inverse of Σ λ_j S_j and its log pseudo-determinant."""
+    """Per penalty group: columns, pseudo-inverse of Σ λ_j S_j and its log pseudo-determinant.
+
+    The range space of a positive combination of penalties does not depend on λ, so it is found once
+    (from the unit-scaled sum) and the algebra is done on it, where the combination is positive
+    definite: this stays stable when the λ_j of one tensor term differ by many orders of magnitude.
+    """
     out = {}
     for group in sorted({p.group for p in problem.penalties}):
         idx = [j for j, p in enumerate(problem.penalties) if p.group == group]
-        total = sum(lam[j] * problem.penalties[j].matrix for j in idx)
-        unit = sum(problem.penalties[j].matrix / np.abs(problem.penalties[j].matrix).max() for j in idx)
-        rank = int(np.sum(np.linalg.eigvalsh(unit) > 1e-9 * np.linalg.eigvalsh(unit).max()))
-        ev, vec = np.linalg.eigh(total)
-        order = np.argsort(ev)[::-1][:rank]
-        ev_r, vec_r = np.maximum(ev[order], 1e-300), vec[:, order]
-        out[group] = (idx, (vec_r / ev_r) @ vec_r.T, float(np.sum(np.log(ev_r))))
+        key = ("range", group)
+        if key not in problem._gram_cache:
+            unit = sum(problem.penalties[j].matrix / np.abs(problem.penalties[j].matrix).max() for j in idx)
+            ev, vec = np.linalg.eigh(unit)
+            problem._gram_cache[key] = vec[:, ev > 1e-9 * ev.max()]
+        basis = problem._gram_cache[key]
+        total = basis.T @ sum(lam[j] * problem.penalties[j].matrix for j in idx) @ basis
+        total = 0.5 * (total + total.T)
+        d = np.sqrt(np.maximum(np.diag(total), 1e-30 * np.diag(total).max()))
+        # λ_j of one tensor term may differ by 1e15: floor the spectrum at double precision instead of
+        # failing (that term is then at its null space and the floor changes nothing of substance)
+        ev, vec = np.linalg.eigh(total / d[:, None] / d[None, :])
+        ev = np.maximum(ev, 1e-14 * ev.max())
+        pinv = basis @ (((vec / ev) @ vec.T) / d[:, None] / d[None, :]) @ basis.T
+        log_pdet = float(np.sum(np.log(ev))) + 2 * float(np.sum(np.log(d)))
+        out[group] = (idx, pinv, log_pdet)
     return out
 
 
@@ -236,7 +251,10 @@ def _laml(ll, beta, s_lam, hp, groups):
     return -ll + 0.5 * beta @ s_lam @ beta + 0.5 * logdet - 0.5 * log_pdet_s
 
 
-LOG_LAM_BOUNDS = (-25.0, 30.0)
+# λ_j is kept within e^±14 of the value at which its penalty and the data's curvature on the term's
+# columns are equal: beyond that a term is numerically unpenalized or fully shrunk to its null space, and
+# wider ranges only make the log-determinants of tensor terms (several λ on one block) lose precision.
+LOG_LAM_SPAN = 14.0
 
 
 def select_smoothing(problem: Problem, beta0: np.ndarray, lam0: np.ndarray, *, max_outer: int = 200,
@@ -258,6 +276,8 @@ def select_smoothing(problem: Problem, beta0: np.ndarray, lam0: np.ndarray, *, m
     df_target = np.array([p.target_df is not None for p in pens], dtype=bool)
     beta, info, (ll, h, s_lam) = inner_fit(problem, beta0, lam)
     inner_total = info.iterations
+    centre = np.log([max(np.trace(h[p.cols, p.cols]), 1e-300) / max(np.trace(p.matrix), 1e-300) for p in pens])
+    low, high = centre - LOG_LAM_SPAN, centre + LOG_LAM_SPAN
     history = []
     multiplier = np.ones(len(pens))
     last_step = np.zeros(len(pens))
@@ -278,20 +298,20 @@ def select_smoothing(problem: Problem, beta0: np.ndarray, lam0: np.ndarray, *, m
                 tr_h = float(np.sum(hp_inv[c, c] * sj.T))
                 numerator = max(tr_s - tr_h, 1e-12 * tr_s)
                 quad = float(beta[c] @ sj @ beta[c])
-                ratio = numerator / max(quad, 1e-300)
-                step[j] = np.log(ratio * lam[j]) - np.log(lam[j])
+                step[j] = np.log(numerator) - np.log(max(quad, 1e-300))
             elif df_target[j]:
                 f_block = hp_inv[c, :] @ h[:, c]
                 edf_j = float(np.trace(f_block))
                 # d edf / d log λ = −λ tr(Hp⁻¹ S_j Hp⁻¹ H) on the term's columns
                 deriv = -lam[j] * float(np.trace((hp_inv[c, c] @ sj) @ (hp_inv[c, :] @ h[:, c])))
                 step[j] = np.clip((pen.target_df - edf_j) / min(deriv, -1e-12), -3, 3)
+        step = np.where(np.isfinite(step), step, 0.0)
         same = np.sign(step) == np.sign(last_step)
         multiplier = np.where(same & free, np.minimum(multiplier * 2, 8.0), 1.0)
         accepted = False
         for attempt in range(2):
             use = multiplier if attempt == 0 else np.ones(len(pens))
-            log_lam = np.clip(np.log(lam) + use * step, *LOG_LAM_BOUNDS)
+            log_lam = np.where(free | df_target, np.clip(np.log(lam) + use * step, low, high), np.log(lam))
             trial_lam = np.exp(log_lam)
             beta_t, info, (ll_t, h_t, s_t) = inner_fit(problem, beta, trial_lam)
             inner_total += info.iterations
@@ -309,7 +329,7 @@ def select_smoothing(problem: Problem, beta0: np.ndarray, lam0: np.ndarray, *, m
         history.append((outer, laml, lam.copy()))
         if progress is not None:
             progress(outer, laml)
-        at_bound = (np.log(lam) >= LOG_LAM_BOUNDS[1] - 1e-9) | (np.log(lam) <= LOG_LAM_BOUNDS[0] + 1e-9)
+        at_bound = (np.log(lam) >= high - 1e-9) | (np.log(lam) <= low + 1e-9)
         active = (free | df_target) & ~at_bound
         # a penalty heading for λ → ∞ (a term shrinking to its null space) changes nothing once its
         # smooth is flat; stop on the LAML score then, instead of chasing λ forever
