@@ -1,0 +1,9 @@
+"""structax.plotting: matplotlib figures for fitted models.
+
+plot_effects         every penalized term's partial effect with a 95% band, one panel each, per parameter
+plot_quantiles       data with predictive quantile curves against one covariate
+plot_pit             histogram of probability integral transform values and a QQ plot (calibration)
+"""
+from ._effects import plot_effects, plot_pit, plot_quantiles
+
+__all__ = ["plot_effects", "plot_quantiles", "plot_pit"]

@@ -1,0 +1,99 @@
+"""Model summaries: parametric coefficient table and one row per penalized term (edf, λ, Wald test)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = ["Summary", "smooth_test"]
+
+
+def smooth_test(coef: np.ndarray, cov: np.ndarray, edf: float) -> tuple[float, float, float]:
+    """Wald test that a penalized term is zero, using the covariance's pseudo-inverse truncated to rank
+    ``r = max(1, round(edf))`` (the rank-truncation idea of Wood 2013, without its fractional-rank
+    refinement). Returns ``(statistic, r, p_value)``."""
+    ev, vec = np.linalg.eigh(0.5 * (cov + cov.T))
+    order = np.argsort(ev)[::-1]
+    rank = int(min(max(1, round(edf)), len(coef)))
+    ev_r, vec_r = ev[order][:rank], vec[:, order][:, :rank]
+    ev_r = np.maximum(ev_r, 1e-300)
+    proj = vec_r.T @ coef
+    statistic = float(np.sum(proj ** 2 / ev_r))
+    return statistic, float(rank), float(stats.chi2.sf(statistic, rank))
+
+
+@dataclass
+class Summary:
+    """What ``Model.summary()`` returns.
+
+    Attributes
+    ----------
+    parametric : pandas.DataFrame
+        One row per unpenalized coefficient: parameter, term, estimate, se, z, p_value.
+    smooth : pandas.DataFrame
+        One row per penalized term: parameter, term, edf, ref_df, lambda, chi2, p_value.
+    info : dict
+        family, n, log-likelihood, LAML score, total edf, AIC, iterations, seconds.
+    """
+
+    parametric: pd.DataFrame
+    smooth: pd.DataFrame
+    info: dict
+
+    @classmethod
+    def from_model(cls, model) -> "Summary":
+        par_rows, smooth_rows = [], []
+        lam_by_cols = {}
+        for pen, lam in zip(model.penalties_, model.lam_):
+            lam_by_cols.setdefault(pen.cols.start, []).append(lam)
+        for k, term, sl in model._term_slices():
+            param = model.family_.params[k]
+            coef = model.coef_[sl]
+            cov = model.cov_[sl, sl]
+            if term.kind == "parametric":
+                se = np.sqrt(np.diag(cov))
+                z = coef / se
+                for name, b, s, zz in zip(term.coef_names, coef, se, z):
+                    par_rows.append({"parameter": param, "term": name, "estimate": b, "se": s, "z": zz,
+                                     "p_value": 2 * stats.norm.sf(abs(zz))})
+            else:
+                edf = float(model.edf_[sl].sum())
+                statistic, ref_df, p = smooth_test(coef, cov, edf)
+                lams = lam_by_cols.get(sl.start, [])
+                smooth_rows.append({"parameter": param, "term": term.label, "edf": edf, "ref_df": ref_df,
+                                    "lambda": lams[0] if len(lams) == 1 else tuple(lams),
+                                    "chi2": statistic, "p_value": p})
+        r = model.result_
+        edf_total = float(model.edf_.sum())
+        info = {"family": model.family_.name, "n": model.n_, "loglik": r.loglik, "laml": r.laml,
+                "edf_total": edf_total, "aic": -2 * r.loglik + 2 * edf_total,
+                "outer_iterations": r.outer_iterations, "converged": r.converged,
+                "seconds": model.fit_seconds_, "formulas": {p: f.text for p, f in model.formulas_.items()}}
+        smooth = pd.DataFrame(smooth_rows, columns=["parameter", "term", "edf", "ref_df", "lambda", "chi2",
+                                                    "p_value"])
+        return cls(pd.DataFrame(par_rows), smooth, info)
+
+    def __str__(self) -> str:
+        i = self.info
+        lines = [f"Family: {i['family']}    n = {i['n']}"]
+        lines += [f"  {p}: {f}" for p, f in i["formulas"].items()]
+        lines.append("")
+        lines.append("Parametric coefficients:")
+        lines.append(self.parametric.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        if len(self.smooth):
+            lines.append("")
+            lines.append("Penalized terms (approximate significance):")
+            show = self.smooth.copy()
+            show["lambda"] = [f"{v:.3g}" if np.isscalar(v) else ", ".join(f"{x:.3g}" for x in v)
+                              for v in show["lambda"]]
+            lines.append(show.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        lines.append("")
+        lines.append(f"log-likelihood = {i['loglik']:.4f}   LAML = {i['laml']:.4f}   edf = {i['edf_total']:.2f}"
+                     f"   AIC = {i['aic']:.2f}")
+        lines.append(f"smoothing parameters: {i['outer_iterations']} outer iterations, "
+                     f"{'converged' if i['converged'] else 'NOT converged'}; fit took {i['seconds']:.2f} s")
+        return "\n".join(lines)
+
+    __repr__ = __str__
