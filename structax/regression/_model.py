@@ -12,7 +12,7 @@ import pandas as pd
 from .. import _config  # noqa: F401
 from ._data import Columns, DataError
 from ._design import PredictorDesign, build_design
-from ._fit import FitResult, Penalty, Problem, make_row_derivatives, select_smoothing
+from ._fit import FitResult, Penalty, Problem, log_posterior, make_row_derivatives, select_smoothing
 from ._formula import parse_formula
 
 __all__ = ["Model", "NotFittedError"]
@@ -193,8 +193,15 @@ class Model:
         self.n_ = cols.n
         self.loglik_ = result.loglik
         self.fit_seconds_ = time.perf_counter() - start
-        self._fitted_eta = problem.eta(result.coef)
+        self.penalty_matrix_ = problem.penalty_matrix(result.lam)
+        self._problem = problem
         return self
+
+    def log_posterior(self, coef: np.ndarray) -> float:
+        """Penalized log-likelihood ``ℓ(β) − ½ βᵀ S_λ β`` on the training data at the fitted λ: the
+        log-posterior (up to a constant) that Laplace, minibatch or MCMC methods can start from."""
+        self._check_fitted()
+        return log_posterior(self._problem, np.asarray(coef, dtype=float), self.lam_)
 
     # ------------------------------------------------------------------ prediction
     def _check_fitted(self):
