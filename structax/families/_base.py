@@ -67,8 +67,7 @@ LINKS: dict[str, Link] = {
         Link("logb", lambda eta: _exp(eta) + _LOGB_B, lambda t: jnp.log(jnp.asarray(t) - _LOGB_B)),
         Link("inverse", lambda eta: 1.0 / jnp.maximum(eta, _INV_MIN), lambda t: 1.0 / jnp.asarray(t)),
         Link("probit", lambda eta: _prob(ndtr(eta)), lambda p: ndtri(jnp.asarray(p))),
-        # 1 - exp(-exp(eta)); exp(eta) > 37 already rounds the probability to 1
-        Link("cloglog", lambda eta: _prob(-jnp.expm1(-_exp(jnp.minimum(eta, 40.0)))),
+        Link("cloglog", lambda eta: _prob(-jnp.expm1(-_exp(eta))),
              lambda p: jnp.log(-jnp.log1p(-jnp.asarray(p)))),
         Link("softplus", lambda eta: jnp.maximum(jnp.logaddexp(0.0, eta), _P_LO), _softplus_inv),
         Link("sqrt", lambda eta: jnp.square(eta), jnp.sqrt),
@@ -97,10 +96,12 @@ def get_link(name: str | Link) -> Link:
 
     Notes
     -----
-    Inverse links clip where float64 would overflow: ``log`` clips ``eta`` to [-100, 100],
-    probability links clip their output to (0, 1) exclusive, ``inverse`` floors ``eta`` at 1e-100
-    (it is meant for positive parameters), ``softplus`` floors its output at the smallest normal double.
-    Gradients are zero beyond the clip points.
+    Inverse links clip where float64 would overflow, so they return finite values for any finite
+    ``eta``: ``log`` (and ``logb``) clip ``eta`` to [-100, 100]; probability links clip their output
+    to [2.2e-308, 1 - 1.1e-16], so a logit predictor saturates above about 37 (float64 cannot hold
+    a smaller 1 - p); ``inverse`` floors ``eta`` at 1e-100 (it is meant for positive parameters);
+    ``softplus`` floors its output at the smallest normal double. Gradients are zero beyond the clip
+    points. ``sqrt`` maps ``eta`` to ``eta**2``, so its parameter may reach 0 at ``eta = 0``.
 
     Examples
     --------
@@ -247,7 +248,8 @@ class Family:
         y = self.check_response(y)
         if y.size == 0:
             raise ValueError(f"family {self.name!r}: cannot start a fit from an empty response")
-        theta = tuple(float(t) for t in self.init_fn(y))
+        with np.errstate(divide="ignore", invalid="ignore"):  # e.g. var = 0; the init helpers clip non-finite ratios
+            theta = tuple(float(t) for t in self.init_fn(y))
         for p, link, t in zip(self.params, self.links, theta):
             # a start the link cannot map is outside the parameter space (e.g. sd <= 0.01 under logb)
             if not np.isfinite(float(link.link(t))):
