@@ -254,3 +254,20 @@ def test_sklearn_estimator_checks():
     # check_fit1d expects 1-D X to be rejected; Redistributor documents 1-D input as one column.
     expected_failed = {"check_fit1d": "1-D input is documented as a single column"}
     check_estimator(Redistributor(), expected_failed_checks=expected_failed)
+
+
+@pytest.mark.parametrize("kind", ["normal", "rounded", "tiny_spread", "nan"])
+def test_argsort_fast_is_a_sorting_permutation(rng, kind):
+    from structax.transform._core import argsort_fast
+
+    x = rng.standard_normal(200_000)
+    if kind == "rounded":
+        x = np.round(x, 2)
+    elif kind == "tiny_spread":  # values differing only in low mantissa bits exercise the fix-up
+        x = 1.0 + rng.integers(0, 1000, x.size) * np.finfo(float).eps
+    elif kind == "nan":
+        x[::97] = np.nan
+        x[3] = -np.nan
+    idx = argsort_fast(x)
+    assert np.array_equal(np.sort(idx), np.arange(x.size))
+    np.testing.assert_array_equal(x[idx], np.sort(x))

@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
-from ._core import (Table, apply_elementwise, chunked, ecdf_table, jitter_ties, mass_to_pair, sorted_finite,
+from ._core import (Table, apply_elementwise, argsort_fast, chunked, ecdf_table, jitter_ties, mass_to_pair, sorted_finite,
                     table_cdf, table_ppf)
 from ._sketch import sketch_new, sketch_table, sketch_update
 from ._smooth import kde_table, smooth_table
@@ -213,7 +213,7 @@ class Redistributor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             col = X_arr[:, i]
             if fast:
                 # The training sample sits on the knots: knot indices follow from one argsort.
-                order = np.argsort(col)
+                order = argsort_fast(np.ascontiguousarray(col))
                 m = col.size - int(np.count_nonzero(np.isnan(col)))
                 xs = col[order[:m]]
                 table = self._column_table(xs, i)
