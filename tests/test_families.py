@@ -361,3 +361,14 @@ def test_docstring_examples_run():
     for mod in (fams, _base, _families, _predictive):
         result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0, mod.__name__
+
+
+def test_init_params_follow_dispersion():
+    rng = np.random.default_rng(0)
+    assert fams.negative_binomial.init_params(rng.poisson(5.0, 500))[1] == 1e4  # no overdispersion
+    assert fams.negative_binomial.init_params(st.nbinom(2.0, 2.0 / 7.0).rvs(4000, random_state=1))[1] == pytest.approx(2.0, rel=0.3)
+    assert fams.student_t.init_params(rng.normal(size=500))[2] >= 20  # light tails: near-normal start
+    assert fams.student_t.init_params(st.t(5).rvs(20000, random_state=2))[2] < 20
+    assert fams.gamma.init_params(st.gamma(3.0, scale=2.0).rvs(4000, random_state=3)) == pytest.approx((6.0, 3.0), rel=0.15)
+    assert fams.zero_inflated_poisson.init_params(Predictive("zip", {"loc": [4.0], "zero_prob": [0.3]}).sample(4000, seed=4)[:, 0]) == \
+        pytest.approx((4.0, 0.3), rel=0.15)

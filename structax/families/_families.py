@@ -56,9 +56,17 @@ def _cv2(y: np.ndarray) -> float:
 
 
 def _student_t_init(y: np.ndarray) -> tuple[float, float, float]:
-    # excess kurtosis of t_df is 6 / (df - 4); var = scale^2 df / (df - 2)
-    df = _clip(4.0 + 6.0 / st.kurtosis(y), 3.0, 50.0) if y.size > 3 and np.ptp(y) > 0 else 50.0
+    # excess kurtosis of t_df is 6 / (df - 4); var = scale^2 df / (df - 2). No excess kurtosis
+    # (or too few rows to tell) starts near the normal limit.
+    kurt = float(st.kurtosis(y)) if y.size > 3 and np.ptp(y) > 0 else 0.0
+    df = _clip(4.0 + 6.0 / kurt, 3.0, 50.0) if kurt > 0 else 50.0
     return float(np.median(y)), _sd(y) * math.sqrt((df - 2.0) / df), df
+
+
+def _negbin_init(y: np.ndarray) -> tuple[float, float]:
+    # var = mu + mu^2 / size; no overdispersion starts near the Poisson limit
+    m, v = _rate(y), float(np.var(y))
+    return m, _clip(m**2 / (v - m), 1e-2, 1e4) if v > m else 1e4
 
 
 def _zip_init(y: np.ndarray) -> tuple[float, float]:
@@ -158,6 +166,7 @@ normal = Family(
     init_fn=lambda y: (np.mean(y), _sd(y)), mean_fn=lambda m, s: m, variance_fn=lambda m, s: s**2,
     scipy_fn=lambda m, s: st.norm(m, s),
 )
+# student_t: df > 0 through a log link with no lower bound; the variance is finite only for df > 2
 student_t = Family(
     "student_t", ("loc", "scale", "df"), ("identity", "log", "log"), _student_t_lp, "y real", checks=_REAL,
     init_fn=_student_t_init, mean_fn=_t_mean, variance_fn=_t_var,
@@ -176,7 +185,7 @@ poisson = Family(
 negative_binomial = Family(
     "negative_binomial", ("loc", "size"), ("log", "log"), _negbin_lp, "y in {0, 1, 2, ...}",
     is_discrete=True, checks=_COUNT,
-    init_fn=lambda y: (_rate(y), _clip(_rate(y) ** 2 / (np.var(y) - _rate(y)), 1e-2, 1e4)),
+    init_fn=_negbin_init,
     mean_fn=lambda mu, k: mu, variance_fn=lambda mu, k: mu + mu**2 / k,
     scipy_fn=lambda mu, k: st.nbinom(k, k / (k + mu)),
 )
@@ -198,12 +207,14 @@ beta = Family(
     mean_fn=lambda mu, phi: mu, variance_fn=lambda mu, phi: mu * (1.0 - mu) / (1.0 + phi),
     scipy_fn=lambda mu, phi: st.beta(mu * phi, (1.0 - mu) * phi),
 )
+# lognormal: loc and scale are the mean and sd of log y, so mean() is exp(loc + scale^2 / 2), not loc
 lognormal = Family(
     "lognormal", ("loc", "scale"), ("identity", "log"), lambda y, m, s: _normal_lp(jnp.log(y), m, s) - jnp.log(y),
     "y > 0", checks=_POSITIVE, init_fn=lambda y: (np.mean(np.log(y)), _sd(np.log(y))),
     mean_fn=lambda m, s: np.exp(m + 0.5 * s**2), variance_fn=lambda m, s: np.expm1(s**2) * np.exp(2 * m + s**2),
     scipy_fn=lambda m, s: st.lognorm(s, scale=np.exp(m)),
 )
+# weibull: loc is the Weibull scale lambda (mean = lambda Gamma(1 + 1/k)), shape is k
 weibull = Family(
     "weibull", ("loc", "shape"), ("log", "log"), _weibull_lp, "y > 0", checks=_POSITIVE, init_fn=_weibull_init,
     mean_fn=lambda lam, k: lam * sc.gamma(1.0 + 1.0 / k), variance_fn=_weibull_var,

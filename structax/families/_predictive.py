@@ -14,7 +14,6 @@ from ._families import get
 __all__ = ["Predictive"]
 
 
-
 def _clustered_rule(nodes: int = 64, power: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """Quadrature on (0, 1) for the quantile form of the CRPS: Gauss-Legendre nodes u mapped through
     phi(u) = u^p / (u^p + (1 - u)^p), which clusters them at both ends, where the quantile function
