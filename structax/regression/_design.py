@@ -88,6 +88,11 @@ def _parametric_term(formula: Formula, cols: Columns) -> Term | None:
             names += block_names
         return np.column_stack(cols_out), names
 
+    if not specs:  # intercept only: one row shared by all observations
+        term = Term("(parametric)", ["(Intercept)"], "parametric",
+                    lambda c: Block(np.ones((1, 1)), constant_rows=c.n))
+        term._train_block = Block(np.ones((1, 1)), constant_rows=cols.n)
+        return term
     matrix, names = columns(cols)
     term = Term("(parametric)", names, "parametric", lambda c: Block(columns(c)[0]),
                 variables=tuple(v for _, parts in specs for v, *_ in parts))
@@ -121,6 +126,8 @@ def _check_rank(design: PredictorDesign, param: str) -> None:
     """Unpenalized columns must be estimable on their own: catch aliased columns with a clear message."""
     term = design.terms[0]
     if term.kind != "parametric":
+        return
+    if term._train_block.is_constant:
         return
     x = term._train_block.basis
     gram = x.T @ x

@@ -18,7 +18,8 @@ import scipy.linalg as sla
 
 from ..smooth._block import Block, crossprod
 
-__all__ = ["Penalty", "Problem", "FitResult", "make_row_derivatives", "inner_fit", "select_smoothing",
+__all__ = ["Penalty", "Problem", "GaussianProblem", "FitResult", "make_row_derivatives", "inner_fit",
+           "initial_lambda", "select_smoothing",
            "log_posterior"]
 
 
@@ -92,6 +93,82 @@ class Problem:
             s[pen.cols, pen.cols] += lj * pen.matrix
         return s
 
+    def _w(self) -> np.ndarray:
+        return self.weights if self.weights is not None else np.ones_like(self.y)
+
+    def loglik(self, beta: np.ndarray) -> float:
+        """Log-likelihood ``ℓ(β)``."""
+        return float(np.sum(self.row_loglik(self.y, self.eta(beta), self._w())))
+
+    def derivatives(self, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """``ℓ(β)``, its gradient and its negative Hessian with respect to β."""
+        ll_rows, g, nh = self.row_derivatives(self.y, self.eta(beta), self._w())
+        return float(np.sum(ll_rows)), self.gradient(np.asarray(g)), self.hessian(np.asarray(nh))
+
+
+@dataclass
+class GaussianProblem:
+    """Normal likelihood with identity-link mean and one constant log-scale: the log-likelihood depends
+    on the data only through ``XᵀWX``, ``XᵀWy``, ``yᵀWy`` and ``Σw``, so after one pass over the data every
+    Newton step and every smoothing-parameter step costs O(p²) (mgcv's fREML does the same).
+
+    The last coefficient is log σ; the others are the mean's. Same log-likelihood, gradient and Hessian as
+    :class:`Problem` with the normal family, without re-reading the rows.
+    """
+
+    gram: np.ndarray  # XᵀWX (p × p), mean columns
+    xty: np.ndarray  # XᵀW(y − offset)
+    yty: float  # (y − offset)ᵀW(y − offset)
+    sum_w: float
+    penalties: list[Penalty]
+    _gram_cache: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_problem(cls, problem: Problem) -> "GaussianProblem":
+        mean_blocks = [j for j, k in enumerate(problem.block_param) if k == 0]
+        w = problem.weights
+        r = problem.y - problem.offsets[0]
+        rw = r if w is None else r * w
+        m = len(mean_blocks)
+        p = problem.block_cols[mean_blocks[-1]].stop
+        gram = np.zeros((p, p))
+        for i in range(m):
+            for j in range(i, m):
+                a, b = problem.blocks[mean_blocks[i]], problem.blocks[mean_blocks[j]]
+                ca, cb = problem.block_cols[mean_blocks[i]], problem.block_cols[mean_blocks[j]]
+                gram[ca, cb] = crossprod(a, b, w)
+                gram[cb, ca] = gram[ca, cb].T
+        xty = np.concatenate([problem.blocks[j].tdot(rw) for j in mean_blocks])
+        return cls(gram, xty, float(r @ rw), float(np.sum(w)) if w is not None else float(len(r)),
+                   problem.penalties)
+
+    @property
+    def n_coef(self) -> int:
+        return len(self.xty) + 1
+
+    penalty_matrix = Problem.penalty_matrix
+
+    def _rss(self, beta):
+        b = beta[:-1]
+        return max(self.yty - 2 * b @ self.xty + b @ self.gram @ b, 0.0)
+
+    def loglik(self, beta: np.ndarray) -> float:
+        log_sigma = beta[-1]
+        return float(-self.sum_w * (log_sigma + 0.5 * np.log(2 * np.pi))
+                     - 0.5 * self._rss(beta) * np.exp(-2 * log_sigma))
+
+    def derivatives(self, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        b, inv_var = beta[:-1], np.exp(-2 * beta[-1])
+        rss = self._rss(beta)
+        resid_x = self.xty - self.gram @ b
+        p = len(b)
+        score = np.append(resid_x * inv_var, -self.sum_w + rss * inv_var)
+        h = np.empty((p + 1, p + 1))
+        h[:p, :p] = self.gram * inv_var
+        h[:p, p] = h[p, :p] = 2 * resid_x * inv_var
+        h[p, p] = 2 * rss * inv_var
+        return self.loglik(beta), score, h
+
 
 def make_row_derivatives(family, links):
     """Jitted per-row log-likelihood, gradient and negative Hessian with respect to the linear predictors.
@@ -129,17 +206,7 @@ class InnerInfo(NamedTuple):
 
 def log_posterior(problem: Problem, beta: np.ndarray, lam: np.ndarray) -> float:
     """Penalized log-likelihood ``ℓ(β) − ½ βᵀ S_λ β`` (log-posterior up to a constant)."""
-    ll = float(np.sum(problem.row_loglik(problem.y, problem.eta(beta), _w(problem))))
-    return ll - 0.5 * float(beta @ problem.penalty_matrix(lam) @ beta)
-
-
-def _w(problem):
-    return problem.weights if problem.weights is not None else np.ones_like(problem.y)
-
-
-def _evaluate(problem, beta):
-    ll_rows, g, nh = problem.row_derivatives(problem.y, problem.eta(beta), _w(problem))
-    return float(np.sum(ll_rows)), np.asarray(g), np.asarray(nh)
+    return problem.loglik(beta) - 0.5 * float(beta @ problem.penalty_matrix(lam) @ beta)
 
 
 def _solve_psd(hp: np.ndarray, rhs: np.ndarray):
@@ -160,15 +227,16 @@ def inner_fit(problem: Problem, beta: np.ndarray, lam: np.ndarray, max_iter: int
               tol: float = 1e-9) -> tuple[np.ndarray, InnerInfo, tuple]:
     """Maximize the penalized log-likelihood for fixed λ by Newton's method with step halving.
 
-    Returns the coefficients, an :class:`InnerInfo`, and ``(ll, H, Sλ)`` at the optimum (H = Xᵀ W X).
+    Returns the coefficients, an :class:`InnerInfo`, and ``(ll, H, Sλ)`` at the optimum (H the negative
+    Hessian of the log-likelihood, ``Xᵀ W X``).
     """
     s_lam = problem.penalty_matrix(lam)
-    ll, g, nh = _evaluate(problem, beta)
+    ll, grad, h = problem.derivatives(beta)
     obj = -ll + 0.5 * beta @ s_lam @ beta
     converged = False
+    it = 0
     for it in range(1, max_iter + 1):
-        h = problem.hessian(nh)
-        score = problem.gradient(g) - s_lam @ beta
+        score = grad - s_lam @ beta
         step = _solve_psd(h + s_lam, score)
         decrement = float(score @ step)
         if decrement < tol * (abs(obj) + 1.0):
@@ -177,7 +245,7 @@ def inner_fit(problem: Problem, beta: np.ndarray, lam: np.ndarray, max_iter: int
         t = 1.0
         for _ in range(40):
             trial = beta + t * step
-            ll_t, g_t, nh_t = _evaluate(problem, trial)
+            ll_t, grad_t, h_t = problem.derivatives(trial)
             obj_t = -ll_t + 0.5 * trial @ s_lam @ trial
             if np.isfinite(obj_t) and obj_t <= obj + 1e-12 * abs(obj):
                 break
@@ -185,15 +253,10 @@ def inner_fit(problem: Problem, beta: np.ndarray, lam: np.ndarray, max_iter: int
         else:
             converged = True  # no descent possible: at the optimum to machine precision
             break
-        beta, ll, g, nh, old, obj = trial, ll_t, g_t, nh_t, obj, obj_t
+        beta, ll, grad, h, old, obj = trial, ll_t, grad_t, h_t, obj, obj_t
         if abs(old - obj) < tol * (abs(obj) + 1.0) and t == 1.0 and decrement < 1e-6 * (abs(obj) + 1):
             converged = True
-            h = problem.hessian(nh)
             break
-    else:
-        h = problem.hessian(nh)
-    if not converged:
-        h = problem.hessian(nh)
     return beta, InnerInfo(it, converged, obj), (ll, h, s_lam)
 
 
@@ -255,10 +318,20 @@ def _laml(ll, beta, s_lam, hp, groups):
 # columns are equal: beyond that a term is numerically unpenalized or fully shrunk to its null space, and
 # wider ranges only make the log-determinants of tensor terms (several λ on one block) lose precision.
 LOG_LAM_SPAN = 14.0
+INITIAL_LAMBDA_RATIO = 1.0
 
 
-def select_smoothing(problem: Problem, beta0: np.ndarray, lam0: np.ndarray, *, max_outer: int = 200,
-                     tol: float = 1e-3, progress: Callable | None = None) -> FitResult:
+def initial_lambda(problem: Problem, beta0: np.ndarray, ratio: float = INITIAL_LAMBDA_RATIO) -> np.ndarray:
+    """Start each free λ_j at ``ratio`` times the value where its penalty's trace equals the trace of the
+    data's curvature on the term's columns (user-fixed λ are kept)."""
+    _, _, h = problem.derivatives(beta0)
+    return np.array([p.fixed if p.fixed is not None else
+                     ratio * max(np.trace(h[p.cols, p.cols]), 1e-300) / max(np.trace(p.matrix), 1e-300)
+                     for p in problem.penalties], dtype=float)
+
+
+def select_smoothing(problem: Problem, beta0: np.ndarray, lam0: np.ndarray | None = None, *,
+                     max_outer: int = 200, tol: float = 1e-3, progress: Callable | None = None) -> FitResult:
     """Choose all smoothing parameters jointly by Laplace-approximate marginal likelihood (LAML).
 
     Generalized Fellner–Schall update per penalty j (Wood & Fasiolo 2017)::
@@ -271,7 +344,7 @@ def select_smoothing(problem: Problem, beta0: np.ndarray, lam0: np.ndarray, *, m
     """
     start = time.perf_counter()
     pens = problem.penalties
-    lam = np.array(lam0, dtype=float)
+    lam = np.array(lam0 if lam0 is not None else initial_lambda(problem, beta0), dtype=float)
     free = np.array([p.fixed is None and p.target_df is None for p in pens], dtype=bool)
     df_target = np.array([p.target_df is not None for p in pens], dtype=bool)
     beta, info, (ll, h, s_lam) = inner_fit(problem, beta0, lam)

@@ -12,7 +12,8 @@ import pandas as pd
 from .. import _config  # noqa: F401
 from ._data import Columns, DataError
 from ._design import PredictorDesign, build_design
-from ._fit import FitResult, Penalty, Problem, log_posterior, make_row_derivatives, select_smoothing
+from ._fit import (FitResult, GaussianProblem, Penalty, Problem, log_posterior, make_row_derivatives,
+                   select_smoothing)
 from ._formula import parse_formula
 
 __all__ = ["Model", "NotFittedError"]
@@ -170,10 +171,9 @@ class Model:
             if first.kind == "parametric" and first.coef_names and first.coef_names[0] == "(Intercept)":
                 beta0[problem.block_cols[_first_block(problem, k)].start] = float(
                     np.asarray(family.links[k].link(init[k])))
-        lam0 = _initial_lambda(problem, beta0)
-
+        solver = _sufficient_statistics(problem, family)
         show = self.progress is True or (self.progress == "auto" and cols.n * problem.n_coef > 2e7)
-        result = _run_with_progress(problem, beta0, lam0, self.max_outer, show)
+        result = _run_with_progress(solver, beta0, self.max_outer, show)
         if not result.converged:
             warnings.warn(f"smoothing-parameter selection did not converge in {self.max_outer} iterations; "
                           "results may be unreliable", stacklevel=2)
@@ -328,25 +328,20 @@ def _assemble(designs, cols, y, weights, family):
                    derivs, rows), groups
 
 
-def _initial_lambda(problem: Problem, beta0: np.ndarray) -> np.ndarray:
-    """Start each λ where penalty and likelihood curvature are of the same size (as mgcv's initial.sp)."""
-    w = problem.weights if problem.weights is not None else np.ones_like(problem.y)
-    _, _, nh = problem.row_derivatives(problem.y, problem.eta(beta0), w)
-    nh = np.asarray(nh)
-    lam = []
-    for pen in problem.penalties:
-        if pen.fixed is not None:
-            lam.append(float(pen.fixed))
-            continue
-        k = problem.block_param[[c.start for c in problem.block_cols].index(pen.cols.start)]
-        scale = float(np.mean(np.abs(nh[k, k])))
-        lam.append(max(scale, 1e-8))
-    return np.array(lam)
+def _sufficient_statistics(problem: Problem, family):
+    """The Gaussian additive model (identity mean, constant log scale, no scale offset) is fitted from
+    its sufficient statistics; everything else from the rows."""
+    constant_scale = (problem.n_params == 2 and len(problem.blocks) > 1 and problem.block_param[-1] == 1
+                      and problem.block_param.count(1) == 1 and problem.blocks[-1].is_constant
+                      and not np.any(problem.offsets[1]))
+    if family.name == "normal" and [link.name for link in family.links] == ["identity", "log"] and constant_scale:
+        return GaussianProblem.from_problem(problem)
+    return problem
 
 
-def _run_with_progress(problem, beta0, lam0, max_outer, show):
+def _run_with_progress(problem, beta0, max_outer, show):
     if not show:
-        return select_smoothing(problem, beta0, lam0, max_outer=max_outer)
+        return select_smoothing(problem, beta0, max_outer=max_outer)
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(SpinnerColumn(), TextColumn("[bold]fitting[/] {task.description}"), TimeElapsedColumn(),
@@ -356,4 +351,4 @@ def _run_with_progress(problem, beta0, lam0, max_outer, show):
         def report(outer, laml):
             bar.update(task, description=f"outer step {outer}, LAML {laml:.4f}")
 
-        return select_smoothing(problem, beta0, lam0, max_outer=max_outer, progress=report)
+        return select_smoothing(problem, beta0, max_outer=max_outer, progress=report)

@@ -18,14 +18,21 @@ _CHUNK = 65_536
 @dataclass
 class Block:
     """Columns ``X = by[:, None] * basis[index]`` of one term (``index=None``: ``basis`` has one row per
-    observation)."""
+    observation; ``constant_rows=n``: the single row of ``basis`` repeated n times, e.g. an intercept)."""
 
     basis: np.ndarray
     index: np.ndarray | None = None
     by: np.ndarray | None = None
+    constant_rows: int = 0
+
+    @property
+    def is_constant(self) -> bool:
+        return self.constant_rows > 0 and self.by is None
 
     @property
     def n_rows(self) -> int:
+        if self.constant_rows:
+            return self.constant_rows
         return len(self.index) if self.index is not None else self.basis.shape[0]
 
     @property
@@ -35,12 +42,17 @@ class Block:
     def dense(self, rows: slice | None = None) -> np.ndarray:
         """The n × p columns (or a slice of rows); for prediction and small problems."""
         rows = rows if rows is not None else slice(None)
-        x = self.basis[self.index[rows]] if self.index is not None else self.basis[rows]
+        if self.constant_rows:
+            x = np.repeat(self.basis, len(range(self.constant_rows)[rows]), axis=0)
+        else:
+            x = self.basis[self.index[rows]] if self.index is not None else self.basis[rows]
         return x * self.by[rows, None] if self.by is not None else x
 
     def dot(self, coef: np.ndarray) -> np.ndarray:
         """``X @ coef`` (coef may be p or p × s)."""
         small = self.basis @ coef
+        if self.constant_rows:
+            return np.broadcast_to(small[0], (self.constant_rows,) + small.shape[1:])
         out = small[self.index] if self.index is not None else small
         if self.by is not None:
             out = out * (self.by if out.ndim == 1 else self.by[:, None])
@@ -50,6 +62,8 @@ class Block:
         """``Xᵀ v`` for an n-vector ``v``."""
         if self.by is not None:
             v = v * self.by
+        if self.constant_rows:
+            return self.basis[0] * np.sum(v)
         if self.index is None:
             return self.basis.T @ v
         return self.basis.T @ np.bincount(self.index, weights=v, minlength=self.basis.shape[0])
@@ -73,6 +87,8 @@ def crossprod(a: Block, b: Block, w: np.ndarray | None = None) -> np.ndarray:
     >>> bool(np.allclose(crossprod(a, b, w), a.dense().T @ (w[:, None] * b.dense())))
     True
     """
+    if a.is_constant or b.is_constant:
+        return _with_constant(a, b, w)
     scale = a.row_scale(w)
     if b.by is not None:
         scale = b.by if scale is None else scale * b.by
@@ -88,8 +104,10 @@ def crossprod(a: Block, b: Block, w: np.ndarray | None = None) -> np.ndarray:
         return _indexed_dense(a, b, scale)
     if b.index is not None and a.index is None and b.basis.shape[0] * a.n_coef < b.n_rows:
         return _indexed_dense(b, a, scale).T
-    out = np.zeros((a.n_coef, b.n_coef))
     n = a.n_rows
+    if a.index is None and b.index is None and n * (a.n_coef + b.n_coef) <= 50_000_000:
+        return a.basis.T @ (b.basis if scale is None else b.basis * scale[:, None])
+    out = np.zeros((a.n_coef, b.n_coef))
     for start in range(0, n, _CHUNK):
         rows = slice(start, min(start + _CHUNK, n))
         xa = a.basis[a.index[rows]] if a.index is not None else a.basis[rows]
@@ -98,6 +116,17 @@ def crossprod(a: Block, b: Block, w: np.ndarray | None = None) -> np.ndarray:
             xa = xa * scale[rows, None]
         out += xa.T @ xb
     return out
+
+
+def _with_constant(a: Block, b: Block, w: np.ndarray | None) -> np.ndarray:
+    """Cross products with a block whose rows are all the same (an intercept): one pass over the data."""
+    if a.is_constant and b.is_constant:
+        total = float(np.sum(w)) if w is not None else float(a.constant_rows)
+        return total * np.outer(a.basis[0], b.basis[0])
+    if b.is_constant:
+        return _with_constant(b, a, w).T
+    column_sums = b.tdot(w if w is not None else np.ones(b.n_rows))
+    return np.outer(a.basis[0], column_sums)
 
 
 def _indexed_dense(a: Block, b: Block, scale: np.ndarray | None) -> np.ndarray:
