@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(VENV)/bin/structax demo --out report/
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 tests
+	$(PY) -m pytest -q -n 2 --doctest-modules structax tests
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[bench]"
