@@ -217,3 +217,22 @@ def test_null_smooth_is_not_significant(mgcv_case):
     table = m.summary().smooth.set_index("term")
     assert table.loc["s(x3)", "p_value"] > 0.05 and table.loc["s(x3)", "edf"] < 1.5
     assert table.loc["s(x2)", "p_value"] < 1e-10
+
+
+def test_lasso_zeroes_noise_columns_and_keeps_signal():
+    rng = np.random.default_rng(8)
+    n, p = 300, 30
+    X = rng.normal(size=(n, p)) * rng.uniform(0.5, 3, p)
+    beta = np.zeros(p)
+    beta[:3] = [2.0, -1.0, 0.5]
+    y = X @ beta + rng.normal(0, 1, n)
+    df = pd.DataFrame(X, columns=[f"v{i}" for i in range(p)]).assign(y=y)
+    cols = ", ".join(f"v{i}" for i in range(p))
+    lasso = sx.Model(f"y ~ lasso({cols})", progress=False).fit(df)
+    ridge = sx.Model(f"y ~ ridge({cols})", progress=False).fit(df)
+    b_lasso = lasso.coef_[lasso.block_cols_[1]]
+    b_ridge = ridge.coef_[ridge.block_cols_[1]]
+    assert np.allclose(b_lasso[:3], beta[:3], atol=0.15)
+    assert np.sum(np.abs(b_lasso[3:]) < 1e-4) >= 3  # exactly shrunk (to the smoothing ε)
+    assert np.sum(np.abs(b_lasso[3:])) < np.sum(np.abs(b_ridge[3:]))
+    assert lasso.result_.converged and lasso.edf_.sum() < ridge.edf_.sum()

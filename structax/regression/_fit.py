@@ -32,6 +32,26 @@ class Penalty(NamedTuple):
     fixed: float | None  # user-fixed λ (sp=), else None
     target_df: float | None  # df=: λ chosen to give this edf
     name: str
+    l1_scale: np.ndarray | None = None  # lasso: smoothed L1 Σ l1_scale_i·sqrt(β_i² + ε²) instead of ½βᵀSβ
+
+    def matrix_at(self, beta: np.ndarray | None) -> np.ndarray:
+        """The quadratic penalty matrix; for the lasso, the majorizing quadratic at ``beta`` (local
+        quadratic approximation: its gradient equals the smoothed L1's gradient there)."""
+        if self.l1_scale is None:
+            return self.matrix
+        b = np.zeros(len(self.l1_scale)) if beta is None else beta[self.cols]
+        return np.diag(self.l1_scale / np.sqrt((self.l1_scale * b) ** 2 + L1_EPS ** 2) * self.l1_scale)
+
+    def value(self, beta: np.ndarray) -> float:
+        """Penalty at ``beta`` for λ = 1."""
+        b = beta[self.cols]
+        if self.l1_scale is None:
+            return 0.5 * float(b @ self.matrix @ b)
+        return float(np.sum(np.sqrt((self.l1_scale * b) ** 2 + L1_EPS ** 2)))
+
+
+# smoothing of |b| in the lasso on the standardized-coefficient scale: |z| ≈ sqrt(z² + ε²)
+L1_EPS = 1e-6
 
 
 @dataclass
@@ -87,11 +107,16 @@ class Problem:
                     out[cb, ca] = xwx.T
         return out
 
-    def penalty_matrix(self, lam: np.ndarray) -> np.ndarray:
+    def penalty_matrix(self, lam: np.ndarray, beta: np.ndarray | None = None) -> np.ndarray:
+        """``S_λ = Σ λ_j S_j`` (lasso blocks: their majorizing quadratic at ``beta``)."""
         s = np.zeros((self.n_coef, self.n_coef))
         for lj, pen in zip(lam, self.penalties):
-            s[pen.cols, pen.cols] += lj * pen.matrix
+            s[pen.cols, pen.cols] += lj * pen.matrix_at(beta)
         return s
+
+    def penalty_value(self, lam: np.ndarray, beta: np.ndarray) -> float:
+        """``Σ λ_j pen_j(β)``: ½βᵀS_jβ for quadratic penalties, the smoothed L1 norm for the lasso."""
+        return float(sum(lj * pen.value(beta) for lj, pen in zip(lam, self.penalties)))
 
     def _w(self) -> np.ndarray:
         return self.weights if self.weights is not None else np.ones_like(self.y)
@@ -147,6 +172,7 @@ class GaussianProblem:
         return len(self.xty) + 1
 
     penalty_matrix = Problem.penalty_matrix
+    penalty_value = Problem.penalty_value
 
     def _rss(self, beta):
         b = beta[:-1]
@@ -205,8 +231,9 @@ class InnerInfo(NamedTuple):
 
 
 def log_posterior(problem: Problem, beta: np.ndarray, lam: np.ndarray) -> float:
-    """Penalized log-likelihood ``ℓ(β) − ½ βᵀ S_λ β`` (log-posterior up to a constant)."""
-    return problem.loglik(beta) - 0.5 * float(beta @ problem.penalty_matrix(lam) @ beta)
+    """Penalized log-likelihood ``ℓ(β) − Σ λ_j pen_j(β)`` (``pen_j = ½ βᵀ S_j β`` for quadratic
+    penalties): the log-posterior up to a constant."""
+    return problem.loglik(beta) - problem.penalty_value(lam, beta)
 
 
 def _solve_psd(hp: np.ndarray, rhs: np.ndarray):
@@ -230,12 +257,15 @@ def inner_fit(problem: Problem, beta: np.ndarray, lam: np.ndarray, max_iter: int
     Returns the coefficients, an :class:`InnerInfo`, and ``(ll, H, Sλ)`` at the optimum (H the negative
     Hessian of the log-likelihood, ``Xᵀ W X``).
     """
-    s_lam = problem.penalty_matrix(lam)
+    has_l1 = any(p.l1_scale is not None for p in problem.penalties)
+    s_lam = problem.penalty_matrix(lam, beta)
     ll, grad, h = problem.derivatives(beta)
-    obj = -ll + 0.5 * beta @ s_lam @ beta
+    obj = -ll + problem.penalty_value(lam, beta)
     converged = False
     it = 0
     for it in range(1, max_iter + 1):
+        if has_l1:  # majorize-minimize: re-expand the smoothed L1 at the current coefficients
+            s_lam = problem.penalty_matrix(lam, beta)
         score = grad - s_lam @ beta
         step = _solve_psd(h + s_lam, score)
         decrement = float(score @ step)
@@ -246,7 +276,7 @@ def inner_fit(problem: Problem, beta: np.ndarray, lam: np.ndarray, max_iter: int
         for _ in range(40):
             trial = beta + t * step
             ll_t, grad_t, h_t = problem.derivatives(trial)
-            obj_t = -ll_t + 0.5 * trial @ s_lam @ trial
+            obj_t = -ll_t + problem.penalty_value(lam, trial)
             if np.isfinite(obj_t) and obj_t <= obj + 1e-12 * abs(obj):
                 break
             t *= 0.5
@@ -257,6 +287,8 @@ def inner_fit(problem: Problem, beta: np.ndarray, lam: np.ndarray, max_iter: int
         if abs(old - obj) < tol * (abs(obj) + 1.0) and t == 1.0 and decrement < 1e-6 * (abs(obj) + 1):
             converged = True
             break
+    if has_l1:
+        s_lam = problem.penalty_matrix(lam, beta)
     return beta, InnerInfo(it, converged, obj), (ll, h, s_lam)
 
 
@@ -278,7 +310,7 @@ class FitResult:
     history: list = field(default_factory=list)
 
 
-def _group_pseudo(problem, lam):
+def _group_pseudo(problem, lam, beta):
     """Per penalty group: columns, pseudo-inverse of Σ λ_j S_j and its log pseudo-determinant.
 
     The range space of a positive combination of penalties does not depend on λ, so it is found once
@@ -290,11 +322,12 @@ def _group_pseudo(problem, lam):
         idx = [j for j, p in enumerate(problem.penalties) if p.group == group]
         key = ("range", group)
         if key not in problem._gram_cache:
-            unit = sum(problem.penalties[j].matrix / np.abs(problem.penalties[j].matrix).max() for j in idx)
+            unit = sum(problem.penalties[j].matrix_at(beta) / np.abs(problem.penalties[j].matrix_at(beta)).max()
+                       for j in idx)
             ev, vec = np.linalg.eigh(unit)
             problem._gram_cache[key] = vec[:, ev > 1e-9 * ev.max()]
         basis = problem._gram_cache[key]
-        total = basis.T @ sum(lam[j] * problem.penalties[j].matrix for j in idx) @ basis
+        total = basis.T @ sum(lam[j] * problem.penalties[j].matrix_at(beta) for j in idx) @ basis
         total = 0.5 * (total + total.T)
         d = np.sqrt(np.maximum(np.diag(total), 1e-30 * np.diag(total).max()))
         # λ_j of one tensor term may differ by 1e15: floor the spectrum at double precision instead of
@@ -326,7 +359,7 @@ def initial_lambda(problem: Problem, beta0: np.ndarray, ratio: float = INITIAL_L
     data's curvature on the term's columns (user-fixed λ are kept)."""
     _, _, h = problem.derivatives(beta0)
     return np.array([p.fixed if p.fixed is not None else
-                     ratio * max(np.trace(h[p.cols, p.cols]), 1e-300) / max(np.trace(p.matrix), 1e-300)
+                     ratio * max(np.trace(h[p.cols, p.cols]), 1e-300) / max(np.trace(p.matrix_at(beta0)), 1e-300)
                      for p in problem.penalties], dtype=float)
 
 
@@ -349,13 +382,14 @@ def select_smoothing(problem: Problem, beta0: np.ndarray, lam0: np.ndarray | Non
     df_target = np.array([p.target_df is not None for p in pens], dtype=bool)
     beta, info, (ll, h, s_lam) = inner_fit(problem, beta0, lam)
     inner_total = info.iterations
-    centre = np.log([max(np.trace(h[p.cols, p.cols]), 1e-300) / max(np.trace(p.matrix), 1e-300) for p in pens])
+    centre = np.log([max(np.trace(h[p.cols, p.cols]), 1e-300) / max(np.trace(p.matrix_at(beta)), 1e-300)
+                     for p in pens])
     low, high = centre - LOG_LAM_SPAN, centre + LOG_LAM_SPAN
     history = []
     multiplier = np.ones(len(pens))
     last_step = np.zeros(len(pens))
     converged = not pens or not (free.any() or df_target.any())
-    groups = _group_pseudo(problem, lam)
+    groups = _group_pseudo(problem, lam, beta)
     hp_inv = None
     outer = 0
     laml = _laml(ll, beta, s_lam, h + s_lam, groups)
@@ -364,7 +398,7 @@ def select_smoothing(problem: Problem, beta0: np.ndarray, lam0: np.ndarray | Non
         step = np.zeros(len(pens))
         for j, pen in enumerate(pens):
             c = pen.cols
-            sj = pen.matrix
+            sj = pen.matrix_at(beta)
             if free[j]:
                 idx, s_pinv, _ = groups[pen.group]
                 tr_s = float(np.sum(s_pinv * sj.T))
@@ -388,7 +422,7 @@ def select_smoothing(problem: Problem, beta0: np.ndarray, lam0: np.ndarray | Non
             trial_lam = np.exp(log_lam)
             beta_t, info, (ll_t, h_t, s_t) = inner_fit(problem, beta, trial_lam)
             inner_total += info.iterations
-            groups_t = _group_pseudo(problem, trial_lam)
+            groups_t = _group_pseudo(problem, trial_lam, beta_t)
             laml_t = _laml(ll_t, beta_t, s_t, h_t + s_t, groups_t)
             if attempt == 1 or laml_t <= laml + 1e-10 * abs(laml) or not np.any(use > 1):
                 accepted = True

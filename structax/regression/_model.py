@@ -317,7 +317,8 @@ def _assemble(designs, cols, y, weights, family):
             block_cols.append(cols_slice)
             for s, name, sp in zip(term.penalties, term.penalty_names, term.fixed_sp):
                 penalties.append(Penalty(cols_slice, s, group, sp, term.target_df,
-                                         f"{family.params[k]}: {name}"))
+                                         f"{family.params[k]}: {name}",
+                                         term.plot_info["sd"] if term.kind == "lasso" else None))
             if term.penalties:
                 groups.append((k, term.label, group))
                 group += 1
