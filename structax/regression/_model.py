@@ -83,15 +83,16 @@ class Model:
         self.formulas = dict(formulas)
 
     # scikit-learn style parameter access (extra formulas are parameters too)
+    _OPTIONS = ("formula", "family", "na_action", "discrete", "max_bins", "progress", "max_outer")
+
     def get_params(self, deep: bool = True) -> dict:
-        out = {k: getattr(self, k) for k in ("formula", "family", "na_action", "discrete", "max_bins",
-                                              "progress", "max_outer")}
+        out = {k: getattr(self, k) for k in self._OPTIONS}
         out.update(self.formulas)
         return out
 
     def set_params(self, **params) -> "Model":
         for key, value in params.items():
-            if key in ("formula", "family", "na_action", "discrete", "max_bins", "progress", "max_outer"):
+            if key in self._OPTIONS:
                 setattr(self, key, value)
             else:
                 self.formulas[key] = value
