@@ -38,7 +38,11 @@ def fit(data: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV 
     frame = pd.read_csv(data)
     model = Model(formula, family=family, na_action=na_action, progress=not quiet and "auto",
                   **_parse_params(param or []))
-    model.fit(frame)
+    try:
+        model.fit(frame)
+    except ValueError as exc:  # data, formula and family errors: show the message, not a traceback
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
     report = write_report(model, frame, out, title=f"structax fit of {data.name}")
     typer.echo(str(model.summary()))
     typer.echo(f"\nreport written to {report}")
