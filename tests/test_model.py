@@ -236,3 +236,16 @@ def test_lasso_zeroes_noise_columns_and_keeps_signal():
     assert np.sum(np.abs(b_lasso[3:]) < 1e-4) >= 3  # exactly shrunk (to the smoothing ε)
     assert np.sum(np.abs(b_lasso[3:])) < np.sum(np.abs(b_ridge[3:]))
     assert lasso.result_.converged and lasso.edf_.sum() < ridge.edf_.sum()
+
+
+def test_nested_terms_are_made_identifiable():
+    """``x + s(x)`` and ``s(x) + te(x, z)`` share unpenalized directions; they are constrained away."""
+    rng = np.random.default_rng(0)
+    x, z = rng.uniform(size=(2, 300))
+    y = np.sin(6 * x) + x + rng.normal(0, 0.2, 300)
+    m = sx.Model("y ~ x + s(x)", progress=False).fit({"x": x, "y": y})
+    assert m.result_.converged
+    assert m.summary().parametric["se"].max() < 1.0
+    assert _rmse(m.mean({"x": x}), np.sin(6 * x) + x) < 0.05
+    nested = sx.Model("y ~ s(x) + te(x, z)", progress=False).fit({"x": x, "z": z, "y": y})
+    assert nested.result_.converged and nested.designs_[0].terms[2].n_coef == 23

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..smooth._block import Block
+from ..smooth._block import Block, crossprod
 from ..smooth._terms import Term, build_terms
 from ._data import Columns, DataError
 from ._formula import Formula, Linear, Offset
@@ -119,7 +119,42 @@ def build_design(param: str, formula: Formula, cols: Columns, max_bins: int | No
         raise DataError(f"the formula for {param!r} has no terms (and no intercept): {formula.text!r}")
     design = PredictorDesign(param, formula, terms, offsets)
     _check_rank(design, param)
+    _remove_aliased_null_spaces(design)
     return design
+
+
+def _remove_aliased_null_spaces(design: PredictorDesign) -> None:
+    """Unpenalized directions of a penalized term (e.g. the linear part of ``s(x)``) that the parametric
+    columns or earlier terms already span would make the model unidentifiable; constrain them away, as
+    mgcv's ``gam.side`` does for nested terms (``y ~ x + s(x)``, ``s(x) + te(x, z)``)."""
+    spanned = [t._train_block for t in design.terms if t.kind == "parametric"]
+    for term in design.terms:
+        if not term.penalties:
+            continue
+        total = sum(s / np.abs(s).max() for s in term.penalties)
+        ev, vec = np.linalg.eigh(total)
+        null = vec[:, ev < 1e-9 * ev.max()]
+        if null.shape[1] == 0:
+            continue
+        block = term._train_block
+        g_tt = null.T @ crossprod(block, block) @ null
+        if spanned:
+            blocks = spanned
+            g_ss = np.block([[crossprod(a, b) for b in blocks] for a in blocks])
+            g_st = np.vstack([crossprod(a, block) for a in blocks]) @ null
+            resid = g_tt - g_st.T @ np.linalg.pinv(g_ss, rcond=1e-12, hermitian=True) @ g_st
+        else:
+            resid = g_tt
+        r_ev, r_vec = np.linalg.eigh(0.5 * (resid + resid.T))
+        aliased = r_ev < 1e-8 * max(np.trace(g_tt), 1e-300)
+        if aliased.any():
+            term.absorb_constraint(null @ r_vec[:, aliased])
+            null = null @ r_vec[:, ~aliased]
+        if null.shape[1]:
+            spanned.append(Block(term._train_block.basis @ (term.reparam.T @ null if term.reparam is not None
+                                                             else null),
+                                 term._train_block.index, term._train_block.by,
+                                 term._train_block.constant_rows))
 
 
 def _check_rank(design: PredictorDesign, param: str) -> None:

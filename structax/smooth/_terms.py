@@ -47,6 +47,7 @@ class Term:
     target_df: float | None = None
     variables: tuple[str, ...] = ()
     plot_info: dict = field(default_factory=dict)
+    reparam: np.ndarray | None = None  # extra constraint absorbed after construction (see absorb_constraint)
 
     @property
     def n_coef(self) -> int:
@@ -54,7 +55,21 @@ class Term:
 
     def block(self, columns) -> Block:
         """The term's design block for (new) data, with training-time knots, levels and constraint."""
-        return self.make_block(columns)
+        block = self.make_block(columns)
+        if self.reparam is not None:
+            block = Block(block.basis @ self.reparam, block.index, block.by, block.constant_rows)
+        return block
+
+    def absorb_constraint(self, directions: np.ndarray) -> None:
+        """Constrain the coefficients to be orthogonal to ``directions`` (p × d), e.g. to remove a null-space
+        direction already spanned by another term; penalties and the training block follow."""
+        q, _ = np.linalg.qr(directions, mode="complete")
+        z = q[:, directions.shape[1]:]
+        self.reparam = z if self.reparam is None else self.reparam @ z
+        self.penalties = [z.T @ s @ z for s in self.penalties]
+        self.coef_names = self.coef_names[: z.shape[1]]
+        train = self._train_block
+        self._train_block = Block(train.basis @ z, train.index, train.by, train.constant_rows)
 
 
 def sum_to_zero_basis(col_sums: np.ndarray) -> np.ndarray:
