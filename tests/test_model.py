@@ -249,3 +249,14 @@ def test_nested_terms_are_made_identifiable():
     assert _rmse(m.mean({"x": x}), np.sin(6 * x) + x) < 0.05
     nested = sx.Model("y ~ s(x) + te(x, z)", progress=False).fit({"x": x, "z": z, "y": y})
     assert nested.result_.converged and nested.designs_[0].terms[2].n_coef == 23
+
+
+def test_chunked_prediction_equals_direct():
+    rng = np.random.default_rng(0)
+    n = 120_000  # above the prediction chunk size
+    x = rng.uniform(size=n)
+    df = pd.DataFrame({"x": x, "g": rng.integers(0, 4, n).astype(str), "y": np.sin(6 * x) + rng.normal(0, .2, n)})
+    m = sx.Model("y ~ s(x) + g", progress=False).fit(df)
+    whole = m.mean(df)
+    parts = np.concatenate([m.mean(df.iloc[i:i + 30_000]) for i in range(0, n, 30_000)])
+    assert np.array_equal(whole, parts)

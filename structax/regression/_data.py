@@ -109,5 +109,9 @@ class Columns:
                 mask |= raw.isna().to_numpy()
         return mask
 
+    def rows(self, rows: slice) -> pd.DataFrame:
+        """A slice of rows as a DataFrame (for chunked prediction)."""
+        return self._frame.iloc[rows]
+
     def subset(self, keep: np.ndarray) -> "Columns":
         return Columns(self._frame.loc[keep].reset_index(drop=True))

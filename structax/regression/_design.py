@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..smooth._block import Block, crossprod
+from ..smooth._block import Block
 from ..smooth._terms import Term, build_terms
 from ._data import Columns, DataError
 from ._formula import Formula, Linear, Offset
@@ -127,7 +127,7 @@ def _remove_aliased_null_spaces(design: PredictorDesign) -> None:
     """Unpenalized directions of a penalized term (e.g. the linear part of ``s(x)``) that the parametric
     columns or earlier terms already span would make the model unidentifiable; constrain them away, as
     mgcv's ``gam.side`` does for nested terms (``y ~ x + s(x)``, ``s(x) + te(x, z)``)."""
-    spanned = [t._train_block for t in design.terms if t.kind == "parametric"]
+    spanned = [t._train_block.dense() for t in design.terms if t.kind == "parametric"]
     for term in design.terms:
         if not term.penalties:
             continue
@@ -136,25 +136,17 @@ def _remove_aliased_null_spaces(design: PredictorDesign) -> None:
         null = vec[:, ev < 1e-9 * ev.max()]
         if null.shape[1] == 0:
             continue
-        block = term._train_block
-        g_tt = null.T @ crossprod(block, block) @ null
+        columns = term._train_block.dot(null)  # n × d: the term's unpenalized functions
         if spanned:
-            blocks = spanned
-            g_ss = np.block([[crossprod(a, b) for b in blocks] for a in blocks])
-            g_st = np.vstack([crossprod(a, block) for a in blocks]) @ null
-            resid = g_tt - g_st.T @ np.linalg.pinv(g_ss, rcond=1e-12, hermitian=True) @ g_st
+            basis = np.column_stack(spanned)
+            resid = columns - basis @ np.linalg.lstsq(basis, columns, rcond=None)[0]
         else:
-            resid = g_tt
-        r_ev, r_vec = np.linalg.eigh(0.5 * (resid + resid.T))
-        aliased = r_ev < 1e-8 * max(np.trace(g_tt), 1e-300)
+            resid = columns
+        r_ev, r_vec = np.linalg.eigh(resid.T @ resid)
+        aliased = r_ev < 1e-8 * max(float(np.sum(columns ** 2)), 1e-300)
         if aliased.any():
             term.absorb_constraint(null @ r_vec[:, aliased])
-            null = null @ r_vec[:, ~aliased]
-        if null.shape[1]:
-            spanned.append(Block(term._train_block.basis @ (term.reparam.T @ null if term.reparam is not None
-                                                             else null),
-                                 term._train_block.index, term._train_block.by,
-                                 term._train_block.constant_rows))
+        spanned.append(columns @ r_vec[:, ~aliased])
 
 
 def _check_rank(design: PredictorDesign, param: str) -> None:

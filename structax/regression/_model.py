@@ -20,6 +20,7 @@ __all__ = ["Model", "NotFittedError"]
 
 _DERIVATIVES_CACHE: dict = {}
 _AUTO_DISCRETE_N = 50_000
+_PREDICT_CHUNK = 100_000
 
 
 class NotFittedError(RuntimeError):
@@ -222,6 +223,9 @@ class Model:
         """Linear predictors η (n_params × n) for new data."""
         self._check_fitted()
         cols = Columns(data)
+        if cols.n > _PREDICT_CHUNK:  # bases of new data are built on distinct values: bound their size
+            return np.concatenate([self.linear_predictors(cols.rows(slice(start, start + _PREDICT_CHUNK)))
+                                   for start in range(0, cols.n, _PREDICT_CHUNK)], axis=1)
         eta = np.stack([d.offset(cols) for d in self.designs_])
         for k, term, sl in self._term_slices():
             eta[k] += term.block(cols).dot(self.coef_[sl])
