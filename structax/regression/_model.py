@@ -248,20 +248,49 @@ class Model:
                              for k, (name, link) in enumerate(zip(family.params, family.links))})
 
     def mean(self, data) -> np.ndarray:
-        """Expected response per row."""
+        """Expected response per row.
+
+        Examples
+        --------
+        >>> import numpy as np, structax as sx
+        >>> rng = np.random.default_rng(0); x = rng.uniform(size=500)
+        >>> m = sx.Model("y ~ x", family="poisson", progress=False).fit({"x": x, "y": rng.poisson(np.exp(1 + x))})
+        >>> bool(np.allclose(m.mean({"x": [0.0, 1.0]}), np.exp([1, 2]), rtol=0.15))
+        True
+        """
         params = self.predict(data)
         return np.asarray(self.family_.mean(*[params[c].to_numpy() for c in params.columns]))
 
     def distribution(self, data):
         """Predictive distribution per row: ``mean()``, ``var()``, ``quantile(q)``, ``cdf(y)``,
-        ``log_prob(y)``, ``sample(n, seed)``, ``interval(level)``, ``crps(y)``, ``pit(y)``."""
+        ``log_prob(y)``, ``sample(n, seed)``, ``interval(level)``, ``crps(y)``, ``pit(y)``.
+
+        Examples
+        --------
+        >>> import numpy as np, structax as sx
+        >>> rng = np.random.default_rng(0); x = rng.uniform(size=400); y = rng.normal(2 * x, 0.5)
+        >>> d = sx.Model("y ~ x", progress=False).fit({"x": x, "y": y}).distribution({"x": [0.5]})
+        >>> lo, hi = d.interval(0.95)
+        >>> bool(abs(d.mean()[0] - 1) < 0.1 and abs((hi - lo)[0] - 2 * 1.96 * 0.5) < 0.2)
+        True
+        """
         from ..families import Predictive
 
         params = self.predict(data)
         return Predictive(self.family_, {c: params[c].to_numpy() for c in params.columns})
 
     def partial_effect(self, term_label: str, data, param: str | None = None):
-        """Partial effect of one term (its contribution to η) with standard errors from ``Vp``."""
+        """Partial effect of one term (its contribution to η) with standard errors from ``Vp``.
+
+        Examples
+        --------
+        >>> import numpy as np, structax as sx
+        >>> rng = np.random.default_rng(0); x = rng.uniform(size=300)
+        >>> m = sx.Model("y ~ s(x)", progress=False).fit({"x": x, "y": np.sin(6 * x) + rng.normal(0, .2, 300)})
+        >>> fit, se = m.partial_effect("s(x)", {"x": np.linspace(0, 1, 5)})
+        >>> fit.shape, bool(np.all(se > 0))
+        ((5,), True)
+        """
         self._check_fitted()
         cols = Columns(data)
         for k, term, sl in self._term_slices():
@@ -274,7 +303,19 @@ class Model:
         raise KeyError(f"no term {term_label!r}; terms: {labels}")
 
     def summary(self):
-        """Parametric coefficients table and one row per penalized term (edf, λ, test)."""
+        """Parametric coefficients table and one row per penalized term (edf, λ, test).
+
+        Examples
+        --------
+        >>> import numpy as np, structax as sx
+        >>> rng = np.random.default_rng(0); x = rng.uniform(size=300)
+        >>> m = sx.Model("y ~ s(x)", progress=False).fit({"x": x, "y": np.sin(6 * x) + rng.normal(0, .2, 300)})
+        >>> s = m.summary()
+        >>> list(s.smooth.columns)
+        ['parameter', 'term', 'edf', 'ref_df', 'lambda', 'chi2', 'p_value']
+        >>> bool(s.smooth["p_value"].iloc[0] < 1e-10)
+        True
+        """
         from ._summary import Summary
 
         self._check_fitted()
