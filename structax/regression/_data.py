@@ -81,8 +81,7 @@ class Columns:
         raw = self._raw(name, term)
         if raw.isna().any():
             raise DataError(f"column {name!r} in term {term} has {int(raw.isna().sum())} missing value(s)")
-        values = raw.astype(str).to_numpy() if not isinstance(raw.dtype, pd.CategoricalDtype) else \
-            raw.astype(str).to_numpy()
+        values = raw.astype(str).to_numpy()
         if levels is None:
             if isinstance(raw.dtype, pd.CategoricalDtype):
                 present = set(values)

@@ -390,9 +390,17 @@ def select_smoothing(problem: Problem, beta0: np.ndarray, lam0: np.ndarray | Non
     last_step = np.zeros(len(pens))
     converged = not pens or not (free.any() or df_target.any())
     groups = _group_pseudo(problem, lam, beta)
-    hp_inv = None
     outer = 0
     laml = _laml(ll, beta, s_lam, h + s_lam, groups)
+
+    def trial(multiplier):
+        log_lam = np.where(free | df_target, np.clip(np.log(lam) + multiplier * step, low, high), np.log(lam))
+        trial_lam = np.exp(log_lam)
+        beta_t, info, (ll_t, h_t, s_t) = inner_fit(problem, beta, trial_lam)
+        groups_t = _group_pseudo(problem, trial_lam, beta_t)
+        return trial_lam, beta_t, info.iterations, ll_t, h_t, s_t, groups_t, _laml(ll_t, beta_t, s_t, h_t + s_t,
+                                                                                   groups_t)
+
     for outer in range(1, max_outer + 1 if not converged else 1):
         hp_inv = np.linalg.inv(h + s_lam)
         step = np.zeros(len(pens))
@@ -400,7 +408,7 @@ def select_smoothing(problem: Problem, beta0: np.ndarray, lam0: np.ndarray | Non
             c = pen.cols
             sj = pen.matrix_at(beta)
             if free[j]:
-                idx, s_pinv, _ = groups[pen.group]
+                _, s_pinv, _ = groups[pen.group]
                 tr_s = float(np.sum(s_pinv * sj.T))
                 tr_h = float(np.sum(hp_inv[c, c] * sj.T))
                 numerator = max(tr_s - tr_h, 1e-12 * tr_s)
@@ -415,19 +423,13 @@ def select_smoothing(problem: Problem, beta0: np.ndarray, lam0: np.ndarray | Non
         step = np.where(np.isfinite(step), step, 0.0)
         same = np.sign(step) == np.sign(last_step)
         multiplier = np.where(same & free, np.minimum(multiplier * 2, 8.0), 1.0)
-        accepted = False
-        for attempt in range(2):
-            use = multiplier if attempt == 0 else np.ones(len(pens))
-            log_lam = np.where(free | df_target, np.clip(np.log(lam) + use * step, low, high), np.log(lam))
-            trial_lam = np.exp(log_lam)
-            beta_t, info, (ll_t, h_t, s_t) = inner_fit(problem, beta, trial_lam)
-            inner_total += info.iterations
-            groups_t = _group_pseudo(problem, trial_lam, beta_t)
-            laml_t = _laml(ll_t, beta_t, s_t, h_t + s_t, groups_t)
-            if attempt == 1 or laml_t <= laml + 1e-10 * abs(laml) or not np.any(use > 1):
-                accepted = True
-                break
+        trial_lam, beta_t, iterations, ll_t, h_t, s_t, groups_t, laml_t = trial(multiplier)
+        inner_total += iterations
+        if np.any(multiplier > 1) and laml_t > laml + 1e-10 * abs(laml):
+            # the extended step made the score worse: take the plain Fellner–Schall step instead
             multiplier = np.ones(len(pens))
+            trial_lam, beta_t, iterations, ll_t, h_t, s_t, groups_t, laml_t = trial(multiplier)
+            inner_total += iterations
         moved = np.abs(np.log(trial_lam) - np.log(lam))
         lam, beta, ll, h, s_lam, groups = trial_lam, beta_t, ll_t, h_t, s_t, groups_t
         change = abs(laml - laml_t)
@@ -444,7 +446,6 @@ def select_smoothing(problem: Problem, beta0: np.ndarray, lam0: np.ndarray | Non
                 (change < 1e-9 * (abs(laml) + 1) and outer > 5):
             converged = True
             break
-        del accepted
     hp = h + s_lam
     hp_inv = np.linalg.inv(hp)
     hp_inv = 0.5 * (hp_inv + hp_inv.T)

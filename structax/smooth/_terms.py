@@ -122,7 +122,7 @@ class _Marginal:
         return cyclic_bspline_basis(x, self.knots) if self.bs == "cc" else bspline_basis(x, self.knots)
 
 
-def _constrained(label, basis_distinct, index, by, penalties, center):
+def _constrained(basis_distinct, index, by, center):
     """Sum-to-zero constraint absorbed by QR (cyclic/factor-by/plain smooths), else none."""
     if not center:
         return np.eye(basis_distinct.shape[1])
@@ -157,7 +157,7 @@ def _smooth_terms(spec, cols, max_bins):
         by = by_values(cols)
         raw_basis = margin.basis(values)
         # a numeric by= makes the smooth identifiable on its own (mgcv leaves it unconstrained)
-        z = _constrained(term_label, raw_basis, index, by, None, center=by_numeric is None)
+        z = _constrained(raw_basis, index, by, center=by_numeric is None)
         basis = raw_basis @ z
         penalty = _scale_penalty(z.T @ margin.penalty @ z, basis)
 
