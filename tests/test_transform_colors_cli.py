@@ -170,3 +170,27 @@ def test_dask_fit_and_lazy_transform():
     exact = (np.argsort(np.argsort(x, axis=0), axis=0) + 0.5) / x.shape[0]
     assert np.max(np.abs(y - exact)) < 0.01
     np.testing.assert_allclose(r.inverse_transform(Y).compute(), x, atol=1e-9)
+
+
+def test_dask_dataframe_fit_and_lazy_transform():
+    dd = pytest.importorskip("dask.dataframe")
+    import warnings
+
+    import pandas as pd
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.lognormal(size=100_000), "b": rng.gamma(2.0, size=100_000)})
+    ddf = dd.from_pandas(df, npartitions=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no feature-name warnings from the partitions
+        r = Redistributor("normal").fit(ddf)
+        out = r.transform(ddf)
+        assert isinstance(out, dd.DataFrame) and list(out.columns) == ["a", "b"]
+        res = out.compute()
+        back = r.inverse_transform(out).compute()
+    # sketch-based fit: KS to the target within the sketch's rank error
+    assert stats.kstest(res["a"], "norm").statistic < 5e-3
+    assert np.max(np.abs(back.to_numpy() - df.to_numpy()) / np.abs(df.to_numpy())) < 1e-9
+    series = Redistributor("uniform").fit(ddf["a"]).transform(ddf["a"]).compute()
+    assert isinstance(series, pd.Series) and 0 < series.min() and series.max() < 1

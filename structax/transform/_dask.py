@@ -55,6 +55,17 @@ def fit_dask(est, X):
     return est
 
 
+def _partition_map(part, est, forward):
+    import pandas as pd
+
+    fn = est.transform if forward else est.inverse_transform
+    if isinstance(part, pd.Series):
+        # fitted on the Series, the estimator knows its name as the one feature
+        return pd.Series(np.asarray(fn(part.astype(np.float64).to_frame())).ravel(), index=part.index, name=part.name)
+    # a DataFrame keeps its column names, which the estimator checks against those seen in fit
+    return pd.DataFrame(np.asarray(fn(part.astype(np.float64))), index=part.index, columns=part.columns)
+
+
 def map_blocks(est, X, forward: bool):
     """Lazy blockwise (inverse) transform of a Dask array or DataFrame."""
     import_dask()
@@ -62,12 +73,11 @@ def map_blocks(est, X, forward: bool):
     if hasattr(X, "map_partitions"):
         import pandas as pd
 
-        cols = list(X.columns) if hasattr(X, "columns") else None
-
-        def part(df):
-            return pd.DataFrame(fn(df.to_numpy(dtype=np.float64)), index=df.index, columns=cols)
-
-        return X.map_partitions(part)
+        if hasattr(X, "columns"):
+            meta = pd.DataFrame({c: pd.Series(dtype=np.float64) for c in X.columns})
+        else:
+            meta = pd.Series(dtype=np.float64, name=X.name)
+        return X.map_partitions(_partition_map, est, forward, meta=meta, enforce_metadata=False)
     if X.ndim == 2:
         X = X.rechunk({1: -1})
     return X.map_blocks(lambda b: fn(np.asarray(b, dtype=np.float64)), dtype=np.float64)

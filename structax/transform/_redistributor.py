@@ -387,6 +387,10 @@ class Redistributor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         return self._map(X, forward=False)
 
+    def __dask_tokenize__(self):
+        # dask hashes task arguments; a fitted estimator is identified by its parameters and its object
+        return ("structax.Redistributor", id(self), tuple(sorted((k, repr(v)) for k, v in self.get_params().items())))
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
