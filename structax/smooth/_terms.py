@@ -122,12 +122,11 @@ class _Marginal:
         return cyclic_bspline_basis(x, self.knots) if self.bs == "cc" else bspline_basis(x, self.knots)
 
 
-def _constrained(basis_distinct, index, by, center):
-    """Sum-to-zero constraint absorbed by QR (cyclic/factor-by/plain smooths), else none."""
+def _constrained(basis_distinct, index, center):
+    """Sum-to-zero constraint over all training rows, absorbed by QR (identity when not centred)."""
     if not center:
         return np.eye(basis_distinct.shape[1])
-    weights = np.bincount(index, weights=by, minlength=basis_distinct.shape[0])
-    return sum_to_zero_basis(weights @ basis_distinct)
+    return sum_to_zero_basis(np.bincount(index, minlength=basis_distinct.shape[0]) @ basis_distinct)
 
 
 def _smooth_terms(spec, cols, max_bins):
@@ -156,8 +155,9 @@ def _smooth_terms(spec, cols, max_bins):
         values, index = _distinct(x, max_bins)
         by = by_values(cols)
         raw_basis = margin.basis(values)
-        # a numeric by= makes the smooth identifiable on its own (mgcv leaves it unconstrained)
-        z = _constrained(raw_basis, index, by, center=by_numeric is None)
+        # a numeric by= makes the smooth identifiable on its own (mgcv leaves it unconstrained); each
+        # level of a factor by= is centred over all rows, as mgcv does, so coefficients compare with it
+        z = _constrained(raw_basis, index, center=by_numeric is None)
         basis = raw_basis @ z
         penalty = _scale_penalty(z.T @ margin.penalty @ z, basis)
 
