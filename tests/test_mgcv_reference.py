@@ -113,3 +113,17 @@ def test_parametric_coefficients_and_se_match_mgcv(fits, name):
         assert abs(ours.loc[term, "estimate"] - values["estimate"]) < 0.1 * values["se"] + 1e-8, term
         # gaussian/gamma: mgcv plugs in its REML scale estimate, structax integrates the scale (LAML)
         assert abs(ours.loc[term, "se"] / values["se"] - 1) < 0.05, term
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_smooth_term_tests_match_mgcv(fits, name):
+    """Wald statistics of penalized terms against mgcv's summary s.table (Wood 2013 test on fitted
+    values). mgcv reports F = statistic / ref.df where the scale is estimated."""
+    model, _, ref = fits[name]
+    ours = model.summary().smooth
+    assert len(ours) == len(ref["s_table"])
+    for (term, row), (_, mine) in zip(ref["s_table"].items(), ours.iterrows()):
+        theirs = row["stat"] * (row["ref_df"] if ref["scale_estimated"] else 1.0)
+        assert abs(mine["chi2"] / theirs - 1) < 0.12, (term, mine["chi2"], theirs)
+        if row["p_value"] > 1e-3:  # visible p-values agree too
+            assert abs(mine["p_value"] - row["p_value"]) < 0.5 * row["p_value"], term

@@ -7,13 +7,25 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..smooth._block import crossprod
+
 __all__ = ["Summary", "smooth_test"]
 
 
-def smooth_test(coef: np.ndarray, cov: np.ndarray, edf: float) -> tuple[float, float, float]:
-    """Wald test that a penalized term is zero, using the covariance's pseudo-inverse truncated to rank
-    ``r = max(1, round(edf))`` (the rank-truncation idea of Wood 2013, without its fractional-rank
-    refinement). Returns ``(statistic, r, p_value)``."""
+def smooth_test(coef: np.ndarray, cov: np.ndarray, edf: float,
+                gram: np.ndarray | None = None) -> tuple[float, float, float]:
+    """Wald test that a penalized term is zero (Wood 2013, rank-truncated, without its fractional-rank
+    refinement).
+
+    The test is done on the term's fitted values, not its coefficients: with ``gram = XᵀX = RᵀR`` of the
+    term's columns the statistic uses ``Rβ`` and ``R V Rᵀ``, so it does not depend on how the term is
+    parametrized. The covariance's pseudo-inverse is truncated to rank ``r = max(1, round(edf))``.
+    Returns ``(statistic, r, p_value)``.
+    """
+    if gram is not None:
+        ev_g, vec_g = np.linalg.eigh(0.5 * (gram + gram.T))
+        root = (vec_g * np.sqrt(np.maximum(ev_g, 0.0))).T  # RᵀR = XᵀX
+        coef, cov = root @ coef, root @ cov @ root.T
     ev, vec = np.linalg.eigh(0.5 * (cov + cov.T))
     order = np.argsort(ev)[::-1]
     rank = int(min(max(1, round(edf)), len(coef)))
@@ -60,7 +72,8 @@ class Summary:
                                      "p_value": 2 * stats.norm.sf(abs(zz))})
             else:
                 edf = float(model.edf_[sl].sum())
-                statistic, ref_df, p = smooth_test(coef, cov, edf)
+                block = term._train_block
+                statistic, ref_df, p = smooth_test(coef, cov, edf, crossprod(block, block))
                 lams = lam_by_cols.get(sl.start, [])
                 smooth_rows.append({"parameter": param, "term": term.label, "edf": edf, "ref_df": ref_df,
                                     "lambda": lams[0] if len(lams) == 1 else tuple(lams),
