@@ -120,3 +120,16 @@ def test_ragged_dict():
 def test_unknown_family(df):
     with pytest.raises(ValueError, match="poisson"):
         fit("y ~ x", df, family="poison")
+
+
+def test_family_without_curvature_is_a_clear_error():
+    import jax.numpy as jnp
+
+    from structax.families import Family
+
+    laplace = Family("laplace", ("loc", "scale"), ("identity", "log"),
+                     log_prob=lambda y, loc, scale: -jnp.log(2 * scale) - jnp.abs(y - loc) / scale,
+                     support="real y", init_fn=lambda y: (float(np.median(y)), 1.0))
+    x = np.linspace(0, 1, 200)
+    with pytest.raises(ValueError, match="no curvature in parameter 'loc'"):
+        sx.Model("y ~ s(x)", family=laplace, progress=False).fit({"x": x, "y": np.sin(6 * x)})

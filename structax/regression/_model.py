@@ -174,6 +174,7 @@ class Model:
                 beta0[problem.block_cols[_first_block(problem, k)].start] = float(
                     np.asarray(family.links[k].link(init[k])))
         solver = _sufficient_statistics(problem, family)
+        _check_curvature(solver, problem, beta0, family)
         show = self.progress is True or (self.progress == "auto" and cols.n * problem.n_coef > 2e7)
         result = _run_with_progress(solver, beta0, self.max_outer, show)
         if not result.converged:
@@ -373,6 +374,20 @@ def _assemble(designs, cols, y, weights, family):
     derivs, rows = _row_functions(family)
     return Problem(y, weights, blocks, block_param, block_cols, offsets, penalties, len(designs),
                    derivs, rows), groups
+
+
+def _check_curvature(solver, problem: Problem, beta0: np.ndarray, family) -> None:
+    """Newton's method needs a log-likelihood that curves in every parameter; catch one that does not
+    (e.g. the Laplace |y − μ|, linear in μ) with a message instead of a singular matrix deep inside."""
+    _, _, h = solver.derivatives(beta0)
+    for k, name in enumerate(family.params):
+        cols = [c for c, kk in zip(problem.block_cols, problem.block_param) if kk == k]
+        curvature = sum(float(np.trace(h[c, c])) for c in cols)
+        if not np.isfinite(curvature) or curvature <= 0:
+            raise ValueError(f"family {family.name!r}: the log-likelihood has no curvature in parameter "
+                             f"{name!r} at the starting values (second derivative {curvature:.3g}); "
+                             "Newton fitting needs a log-likelihood that is twice differentiable and "
+                             "concave near the optimum")
 
 
 def _sufficient_statistics(problem: Problem, family):
