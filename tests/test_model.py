@@ -198,6 +198,10 @@ def test_get_set_params_and_repr():
     m.set_params(shape="~ s(x)", max_outer=50)
     assert m.formulas["shape"] == "~ s(x)" and m.max_outer == 50
     assert "gamma" in repr(m)
+    from sklearn.base import clone
+
+    copy = clone(m)  # scikit-learn can rebuild it from its parameters
+    assert copy.get_params() == m.get_params() and copy is not m
 
 
 def test_summary_and_plot(locscale):
