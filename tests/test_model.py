@@ -175,18 +175,24 @@ def test_factors_interactions_and_random_slopes():
     assert np.isclose(m.mean(new)[0], est["(Intercept)"] + 0.5 * est["x"])
 
 
-def test_ridge_shrinks_noise_columns():
+def _sparse_linear(n, p=30, varied_scales=False):
+    """y = 2 v0 − v1 + 0.5 v2 + noise, with noise columns v3 … (sds drawn from U(0.5, 3) if varied)."""
     rng = np.random.default_rng(8)
-    n, p = 200, 30
     X = rng.normal(size=(n, p))
+    if varied_scales:
+        X = X * rng.uniform(0.5, 3, p)
     beta = np.zeros(p)
     beta[:3] = [2.0, -1.0, 0.5]
     y = X @ beta + rng.normal(0, 1, n)
     df = pd.DataFrame(X, columns=[f"v{i}" for i in range(p)]).assign(y=y)
-    cols = ", ".join(f"v{i}" for i in range(p))
+    return X, y, beta, df, ", ".join(f"v{i}" for i in range(p))
+
+
+def test_ridge_shrinks_noise_columns():
+    X, y, _, df, cols = _sparse_linear(200)
     m = sx.Model(f"y ~ ridge({cols})", progress=False).fit(df)
     coef = m.coef_[m.block_cols_[1]]
-    ols = np.linalg.lstsq(np.column_stack([np.ones(n), X]), y, rcond=None)[0][1:]
+    ols = np.linalg.lstsq(np.column_stack([np.ones(len(y)), X]), y, rcond=None)[0][1:]
     assert np.sum(coef[3:] ** 2) < np.sum(ols[3:] ** 2)
     assert abs(coef[0] - 2.0) < 0.3
 
@@ -224,14 +230,7 @@ def test_null_smooth_is_not_significant(mgcv_case):
 
 
 def test_lasso_zeroes_noise_columns_and_keeps_signal():
-    rng = np.random.default_rng(8)
-    n, p = 300, 30
-    X = rng.normal(size=(n, p)) * rng.uniform(0.5, 3, p)
-    beta = np.zeros(p)
-    beta[:3] = [2.0, -1.0, 0.5]
-    y = X @ beta + rng.normal(0, 1, n)
-    df = pd.DataFrame(X, columns=[f"v{i}" for i in range(p)]).assign(y=y)
-    cols = ", ".join(f"v{i}" for i in range(p))
+    _, _, beta, df, cols = _sparse_linear(300, varied_scales=True)
     lasso = sx.Model(f"y ~ lasso({cols})", progress=False).fit(df)
     ridge = sx.Model(f"y ~ ridge({cols})", progress=False).fit(df)
     b_lasso = lasso.coef_[lasso.block_cols_[1]]
