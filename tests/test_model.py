@@ -4,7 +4,6 @@ import pandas as pd
 import pytest
 
 import structax as sx
-from structax.regression import log_posterior
 
 
 def _rmse(a, b):
@@ -65,6 +64,24 @@ def test_log_posterior_is_the_inner_objective(locscale):
     rng = np.random.default_rng(0)
     for _ in range(3):
         assert model.log_posterior(model.coef_ + 1e-3 * rng.normal(size=model.coef_.size)) < problem_lp
+
+
+def test_log_posterior_fn_is_differentiable_and_minibatches(locscale):
+    """JAX function of β: zero gradient at the fit, Hessian = −(H + S_λ), unbiased minibatches."""
+    import jax
+
+    model, df, _, _ = locscale
+    logdensity = model.log_posterior_fn()
+    grad = np.asarray(jax.grad(logdensity)(model.coef_))
+    assert np.max(np.abs(grad)) < 1e-4 * max(1.0, np.abs(model.coef_).max())
+    hess = np.asarray(jax.hessian(logdensity)(model.coef_))
+    assert np.allclose(-np.linalg.inv(hess), model.cov_, rtol=1e-4, atol=1e-8)
+    full = float(logdensity(model.coef_))
+    fast = jax.jit(logdensity)
+    assert np.isclose(float(fast(model.coef_)), full, rtol=1e-12)
+    rng = np.random.default_rng(0)
+    batches = [float(fast(model.coef_, rng.choice(len(df), 200, replace=False))) for _ in range(200)]
+    assert abs(np.mean(batches) - full) < 3 * np.std(batches) / np.sqrt(len(batches))
 
 
 def test_poisson_tensor_recovers_truth():
@@ -239,6 +256,10 @@ def test_lasso_zeroes_noise_columns_and_keeps_signal():
     assert np.sum(np.abs(b_lasso[3:]) < 1e-4) >= 3  # exactly shrunk (to the smoothing ε)
     assert np.sum(np.abs(b_lasso[3:])) < np.sum(np.abs(b_ridge[3:]))
     assert lasso.result_.converged and lasso.edf_.sum() < ridge.edf_.sum()
+    # the JAX log-posterior carries the smoothed L1 penalty, as the Newton objective does
+    problem = lasso._problem
+    numpy_value = problem.loglik(lasso.coef_) - problem.penalty_value(lasso.lam_, lasso.coef_)
+    assert np.isclose(lasso.log_posterior(lasso.coef_), numpy_value, rtol=1e-10)
 
 
 def test_nested_terms_are_made_identifiable():

@@ -12,12 +12,13 @@ Formulas and data
 Fitting core (pure functions over a Problem)
     inner_fit          penalized Newton for fixed smoothing parameters
     select_smoothing   smoothing parameters by Laplace-approximate marginal likelihood
-    log_posterior      penalized log-likelihood of a coefficient vector
+    build_log_posterior  the penalized log-likelihood as one pure JAX function of the coefficients
+                         (full data or minibatch), for Laplace, optax and BlackJAX
 """
 from ._data import DataError
-from ._fit import inner_fit, log_posterior, select_smoothing
+from ._fit import build_log_posterior, inner_fit, select_smoothing
 from ._formula import FormulaError, parse_formula
 from ._model import Model, NotFittedError
 
 __all__ = ["Model", "NotFittedError", "parse_formula", "FormulaError", "DataError", "inner_fit",
-           "select_smoothing", "log_posterior"]
+           "select_smoothing", "build_log_posterior"]

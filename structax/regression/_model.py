@@ -12,7 +12,7 @@ import pandas as pd
 from .. import _config  # noqa: F401
 from ._data import Columns, DataError
 from ._design import PredictorDesign, build_design
-from ._fit import (FitResult, GaussianProblem, Penalty, Problem, log_posterior, make_row_derivatives,
+from ._fit import (FitResult, GaussianProblem, Penalty, Problem, build_log_posterior, make_row_derivatives,
                    select_smoothing)
 from ._formula import parse_formula
 
@@ -198,13 +198,22 @@ class Model:
         self.fit_seconds_ = time.perf_counter() - start
         self.penalty_matrix_ = problem.penalty_matrix(result.lam)
         self._problem = problem
+        self._logdensity = None
         return self
 
-    def log_posterior(self, coef: np.ndarray) -> float:
-        """Penalized log-likelihood ``ℓ(β) − ½ βᵀ S_λ β`` on the training data at the fitted λ: the
-        log-posterior (up to a constant) that Laplace, minibatch or MCMC methods can start from."""
+    def log_posterior_fn(self):
+        """The penalized log-likelihood at the fitted λ as a pure JAX function ``logdensity(beta,
+        rows=None)`` of the coefficients (minibatch with ``rows``): the log-posterior, up to a constant,
+        that Laplace approximations, optax optimizers and BlackJAX samplers can take as it is. See
+        :func:`structax.regression.build_log_posterior`."""
         self._check_fitted()
-        return log_posterior(self._problem, np.asarray(coef, dtype=float), self.lam_)
+        if getattr(self, "_logdensity", None) is None:
+            self._logdensity = build_log_posterior(self._problem, self.lam_)
+        return self._logdensity
+
+    def log_posterior(self, coef: np.ndarray) -> float:
+        """``log_posterior_fn()(coef)`` as a float."""
+        return float(self.log_posterior_fn()(np.asarray(coef, dtype=float)))
 
     # ------------------------------------------------------------------ prediction
     def _check_fitted(self):
