@@ -303,3 +303,15 @@ def test_custom_family_in_a_few_lines():
     m = sx.Model("y ~ s(x)", family=logistic, progress=False).fit({"x": x, "y": y})
     assert abs(m.predict({"x": [0.5]})["scale"].iloc[0] / 0.3 - 1) < 0.08
     assert _rmse(m.predict({"x": x})["loc"], np.sin(6 * x)) < 0.06
+
+
+def test_missing_covariates_at_prediction_give_nan_rows():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=300)
+    g = rng.choice(["a", "b"], 300)
+    m = sx.Model("y ~ s(x) + g", progress=False).fit({"x": x, "g": g, "y": np.sin(5 * x) + (g == "b")})
+    new = pd.DataFrame({"x": [0.2, np.nan, 0.7, 0.4], "g": ["a", "b", None, "b"]})
+    pred = m.mean(new)
+    assert np.isnan(pred[[1, 2]]).all()
+    assert np.allclose(pred[[0, 3]], m.mean(new.iloc[[0, 3]]))
+    assert len(m.predict(new)) == 4  # no rows lost

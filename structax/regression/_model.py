@@ -230,9 +230,15 @@ class Model:
         return out
 
     def linear_predictors(self, data) -> np.ndarray:
-        """Linear predictors η (n_params × n) for new data."""
+        """Linear predictors η (n_params × n) for new data; rows with a missing covariate give NaN."""
         self._check_fitted()
-        cols = Columns(data)
+        cols = data if isinstance(data, Columns) else Columns(data)
+        used = [v for f in self.formulas_.values() for v in f.variables]
+        missing = cols.missing_rows(list(dict.fromkeys(used)))
+        if missing.any():  # rows with missing covariates get NaN predictions, in place: no rows are lost
+            eta = np.full((len(self.designs_), cols.n), np.nan)
+            eta[:, ~missing] = self.linear_predictors(cols.subset(~missing))
+            return eta
         if cols.n > _PREDICT_CHUNK:  # bases of new data are built on distinct values: bound their size
             return np.concatenate([self.linear_predictors(cols.rows(slice(start, start + _PREDICT_CHUNK)))
                                    for start in range(0, cols.n, _PREDICT_CHUNK)], axis=1)
