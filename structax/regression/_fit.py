@@ -402,10 +402,12 @@ LOG_LAM_SPAN = 14.0
 INITIAL_LAMBDA_RATIO = 1.0
 
 
-def initial_lambda(problem: Problem, beta0: np.ndarray, ratio: float = INITIAL_LAMBDA_RATIO) -> np.ndarray:
+def initial_lambda(problem: Problem, beta0: np.ndarray, ratio: float = INITIAL_LAMBDA_RATIO,
+                   hessian: np.ndarray | None = None) -> np.ndarray:
     """Start each free λ_j at ``ratio`` times the value where its penalty's trace equals the trace of the
-    data's curvature on the term's columns (user-fixed λ are kept)."""
-    _, _, h = problem.derivatives(beta0)
+    data's curvature on the term's columns (user-fixed λ are kept). ``hessian``: the negative Hessian at
+    ``beta0`` when the caller has it already."""
+    h = hessian if hessian is not None else problem.derivatives(beta0)[2]
     return np.array([p.fixed if p.fixed is not None else
                      ratio * max(np.trace(h[p.cols, p.cols]), 1e-300) / max(np.trace(p.matrix_at(beta0)), 1e-300)
                      for p in problem.penalties], dtype=float)

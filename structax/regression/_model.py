@@ -12,8 +12,8 @@ import pandas as pd
 from .. import _config  # noqa: F401
 from ._data import Columns, DataError
 from ._design import PredictorDesign, build_design
-from ._fit import (FitResult, GaussianProblem, Penalty, Problem, build_log_posterior, make_row_derivatives,
-                   select_smoothing)
+from ._fit import (FitResult, GaussianProblem, Penalty, Problem, build_log_posterior, initial_lambda,
+                   make_row_derivatives, select_smoothing)
 from ._formula import parse_formula
 
 __all__ = ["Model", "NotFittedError"]
@@ -174,9 +174,11 @@ class Model:
                 beta0[problem.block_cols[_first_block(problem, k)].start] = float(
                     np.asarray(family.links[k].link(init[k])))
         solver = _sufficient_statistics(problem, family)
-        _check_curvature(solver, problem, beta0, family)
+        _, _, hessian0 = solver.derivatives(beta0)
+        _check_curvature(hessian0, problem, family)
+        lam0 = initial_lambda(solver, beta0, hessian=hessian0)
         show = self.progress is True or (self.progress == "auto" and cols.n * problem.n_coef > 2e7)
-        result = _run_with_progress(solver, beta0, self.max_outer, show)
+        result = _run_with_progress(solver, beta0, lam0, self.max_outer, show)
         if not result.converged:
             warnings.warn(f"smoothing-parameter selection did not converge in {self.max_outer} iterations; "
                           "results may be unreliable", stacklevel=2)
@@ -391,10 +393,9 @@ def _assemble(designs, cols, y, weights, family):
                    derivs, rows), groups
 
 
-def _check_curvature(solver, problem: Problem, beta0: np.ndarray, family) -> None:
+def _check_curvature(h: np.ndarray, problem: Problem, family) -> None:
     """Newton's method needs a log-likelihood that curves in every parameter; catch one that does not
     (e.g. the Laplace |y − μ|, linear in μ) with a message instead of a singular matrix deep inside."""
-    _, _, h = solver.derivatives(beta0)
     for k, name in enumerate(family.params):
         cols = [c for c, kk in zip(problem.block_cols, problem.block_param) if kk == k]
         curvature = sum(float(np.trace(h[c, c])) for c in cols)
@@ -416,9 +417,9 @@ def _sufficient_statistics(problem: Problem, family):
     return problem
 
 
-def _run_with_progress(problem, beta0, max_outer, show):
+def _run_with_progress(problem, beta0, lam0, max_outer, show):
     if not show:
-        return select_smoothing(problem, beta0, max_outer=max_outer)
+        return select_smoothing(problem, beta0, lam0, max_outer=max_outer)
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(SpinnerColumn(), TextColumn("[bold]fitting[/] {task.description}"), TimeElapsedColumn(),
@@ -428,4 +429,4 @@ def _run_with_progress(problem, beta0, max_outer, show):
         def report(outer, laml):
             bar.update(task, description=f"outer step {outer}, LAML {laml:.4f}")
 
-        return select_smoothing(problem, beta0, max_outer=max_outer, progress=report)
+        return select_smoothing(problem, beta0, lam0, max_outer=max_outer, progress=report)
