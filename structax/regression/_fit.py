@@ -83,28 +83,64 @@ class Problem:
         return np.concatenate([block.tdot(g[k]) for block, k in zip(self.blocks, self.block_param)])
 
     def hessian(self, neg_hess: np.ndarray) -> np.ndarray:
-        """``Xᵀ W X`` over all blocks, with W the per-row negative Hessian blocks of the log-likelihood.
-        Where a weight is the same on every row (e.g. a constant scale), the unweighted cross product is
-        cached and rescaled, so repeated Newton steps cost no pass over the data."""
-        p = self.n_coef
-        out = np.zeros((p, p))
-        nb = len(self.blocks)
-        for a in range(nb):
-            for b in range(a, nb):
-                w = neg_hess[self.block_param[a], self.block_param[b]]
-                w0 = w[0]
-                if np.all(w == w0):
-                    key = (a, b)
-                    if key not in self._gram_cache:
-                        self._gram_cache[key] = crossprod(self.blocks[a], self.blocks[b], None)
-                    xwx = w0 * self._gram_cache[key]
-                else:
-                    xwx = crossprod(self.blocks[a], self.blocks[b], w)
-                ca, cb = self.block_cols[a], self.block_cols[b]
-                out[ca, cb] = xwx
-                if a != b:
-                    out[cb, ca] = xwx.T
+        """``Xᵀ W X`` over all parameters, with W the per-row negative Hessian blocks of the log-likelihood."""
+        out = np.zeros((self.n_coef, self.n_coef))
+        spans = self._param_spans()
+        for k in range(self.n_params):
+            for l in range(k, self.n_params):
+                xwx = self.weighted_gram(k, l, neg_hess[k, l])
+                out[spans[k], spans[l]] = xwx
+                if k != l:
+                    out[spans[l], spans[k]] = xwx.T
         return out
+
+    def _param_spans(self) -> list[slice]:
+        return [slice(min(c.start for c, kk in zip(self.block_cols, self.block_param) if kk == k),
+                      max(c.stop for c, kk in zip(self.block_cols, self.block_param) if kk == k))
+                for k in range(self.n_params)]
+
+    def _dense(self) -> list[np.ndarray] | None:
+        """Per parameter, its n × p_k columns as one dense matrix, where that is the faster road: small
+        enough (n·p ≤ 2e7) and some term has nearly as many distinct values as rows (no discretization),
+        so cross tables would not compress anything. Built once."""
+        if "dense" not in self._gram_cache:
+            n = len(self.y)
+            uncompressed = any(b.index is not None and b.basis.shape[0] * 8 > n for b in self.blocks)
+            self._gram_cache["dense"] = None
+            if uncompressed and n * self.n_coef <= 20_000_000:
+                self._gram_cache["dense"] = [
+                    np.hstack([b.dense() for b, kk in zip(self.blocks, self.block_param) if kk == k])
+                    for k in range(self.n_params)]
+        return self._gram_cache["dense"]
+
+    def weighted_gram(self, k: int, l: int, w: np.ndarray | None) -> np.ndarray:
+        """``X_kᵀ diag(w) X_l`` for the columns of parameters k and l. Where the weight is the same on
+        every row (e.g. a constant scale), the unweighted product is cached and rescaled, so repeated
+        Newton steps cost no pass over the data."""
+        scale = 1.0
+        if w is None or np.all(w == w[0]):
+            scale, w = (1.0 if w is None else float(w[0])), None
+            if ("gram", k, l) in self._gram_cache:
+                return scale * self._gram_cache[("gram", k, l)]
+        dense = self._dense()
+        if dense is not None:
+            xwx = dense[k].T @ (dense[l] if w is None else dense[l] * w[:, None])
+        else:
+            spans = self._param_spans()
+            xwx = np.zeros((spans[k].stop - spans[k].start, spans[l].stop - spans[l].start))
+            for a, (ba, ka, ca) in enumerate(zip(self.blocks, self.block_param, self.block_cols)):
+                for b, (bb, kb, cb) in enumerate(zip(self.blocks, self.block_param, self.block_cols)):
+                    if ka != k or kb != l or (k == l and b < a):
+                        continue
+                    part = crossprod(ba, bb, w)
+                    ra = slice(ca.start - spans[k].start, ca.stop - spans[k].start)
+                    rb = slice(cb.start - spans[l].start, cb.stop - spans[l].start)
+                    xwx[ra, rb] = part
+                    if k == l and a != b:
+                        xwx[rb, ra] = part.T
+        if w is None:
+            self._gram_cache[("gram", k, l)] = xwx
+        return scale * xwx
 
     def penalty_matrix(self, lam: np.ndarray, beta: np.ndarray | None = None) -> np.ndarray:
         """``S_λ = Σ λ_j S_j`` (lasso blocks: their majorizing quadratic at ``beta``)."""
@@ -153,15 +189,7 @@ class GaussianProblem:
         w = problem.weights
         r = problem.y - problem.offsets[0]
         rw = r if w is None else r * w
-        m = len(mean_blocks)
-        p = problem.block_cols[mean_blocks[-1]].stop
-        gram = np.zeros((p, p))
-        for i in range(m):
-            for j in range(i, m):
-                a, b = problem.blocks[mean_blocks[i]], problem.blocks[mean_blocks[j]]
-                ca, cb = problem.block_cols[mean_blocks[i]], problem.block_cols[mean_blocks[j]]
-                gram[ca, cb] = crossprod(a, b, w)
-                gram[cb, ca] = gram[ca, cb].T
+        gram = problem.weighted_gram(0, 0, w)
         xty = np.concatenate([problem.blocks[j].tdot(rw) for j in mean_blocks])
         return cls(gram, xty, float(r @ rw), float(np.sum(w)) if w is not None else float(len(r)),
                    problem.penalties)
