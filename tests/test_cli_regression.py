@@ -65,3 +65,24 @@ def test_fit_data_error_is_a_message(tmp_path):
     result = runner.invoke(app, ["fit", str(csv), "--formula", "y ~ x"])
     assert result.exit_code == 1
     assert "'x': 1" in result.output and "Traceback" not in result.output
+
+
+def test_auto_progress_appears_only_for_long_fits(monkeypatch):
+    import rich.progress
+
+    import structax as sx
+    from structax.regression import _model
+
+    started = []
+    monkeypatch.setattr(rich.progress.Progress, "start", lambda self: started.append(self))
+    monkeypatch.setattr(rich.progress.Progress, "stop", lambda self: None)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(size=300)
+    data = {"x": x, "y": np.sin(5 * x) + rng.normal(0, .2, 300)}
+    sx.Model("y ~ s(x, k=8)", progress="auto").fit(data)
+    assert not started  # a quick fit shows nothing
+    monkeypatch.setattr(_model, "_PROGRESS_AFTER_S", 0.0)
+    sx.Model("y ~ s(x, k=8)", progress="auto").fit(data)
+    assert len(started) == 1
+    sx.Model("y ~ s(x, k=8)", progress=False).fit(data)
+    assert len(started) == 1

@@ -177,8 +177,7 @@ class Model:
         _, _, hessian0 = solver.derivatives(beta0)
         _check_curvature(hessian0, problem, family)
         lam0 = initial_lambda(solver, beta0, hessian=hessian0)
-        show = self.progress is True or (self.progress == "auto" and cols.n * problem.n_coef > 2e7)
-        result = _run_with_progress(solver, beta0, lam0, self.max_outer, show)
+        result = _run_with_progress(solver, beta0, lam0, self.max_outer, self.progress)
         if not result.converged:
             warnings.warn(f"smoothing-parameter selection did not converge in {self.max_outer} iterations; "
                           "results may be unreliable", stacklevel=2)
@@ -417,16 +416,31 @@ def _sufficient_statistics(problem: Problem, family):
     return problem
 
 
-def _run_with_progress(problem, beta0, lam0, max_outer, show):
-    if not show:
+_PROGRESS_AFTER_S = 2.0
+
+
+def _run_with_progress(problem, beta0, lam0, max_outer, mode):
+    """Smoothing-parameter selection with a progress display: always (``True``), never (``False``), or
+    ("auto") once the fit has run for two seconds, so quick fits print nothing."""
+    if mode is False:
         return select_smoothing(problem, beta0, lam0, max_outer=max_outer)
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(SpinnerColumn(), TextColumn("[bold]fitting[/] {task.description}"), TimeElapsedColumn(),
-                  transient=True) as bar:
-        task = bar.add_task("smoothing parameters", total=None)
+    start = time.perf_counter()
+    shown = {}
 
-        def report(outer, laml):
-            bar.update(task, description=f"outer step {outer}, LAML {laml:.4f}")
+    def report(outer, laml):
+        if not shown:
+            if mode != True and time.perf_counter() - start < _PROGRESS_AFTER_S:  # noqa: E712 ("auto")
+                return
+            bar = Progress(SpinnerColumn(), TextColumn("[bold]fitting[/] {task.description}"),
+                           TimeElapsedColumn(), transient=True)
+            bar.start()
+            shown.update(bar=bar, task=bar.add_task("smoothing parameters", total=None))
+        shown["bar"].update(shown["task"], description=f"outer step {outer}, LAML {laml:.4f}")
 
+    try:
         return select_smoothing(problem, beta0, lam0, max_outer=max_outer, progress=report)
+    finally:
+        if shown:
+            shown["bar"].stop()
