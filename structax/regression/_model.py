@@ -395,9 +395,8 @@ def _assemble(designs, cols, y, weights, family):
 def _check_curvature(h: np.ndarray, problem: Problem, family) -> None:
     """Newton's method needs a log-likelihood that curves in every parameter; catch one that does not
     (e.g. the Laplace |y − μ|, linear in μ) with a message instead of a singular matrix deep inside."""
-    for k, name in enumerate(family.params):
-        cols = [c for c, kk in zip(problem.block_cols, problem.block_param) if kk == k]
-        curvature = sum(float(np.trace(h[c, c])) for c in cols)
+    for name, span in zip(family.params, problem._param_spans()):
+        curvature = float(np.trace(h[span, span]))
         if not np.isfinite(curvature) or curvature <= 0:
             raise ValueError(f"family {family.name!r}: the log-likelihood has no curvature in parameter "
                              f"{name!r} at the starting values (second derivative {curvature:.3g}); "
