@@ -65,9 +65,11 @@ def demo(out: Path = typer.Option(Path("report"), help="Folder for the report.")
 
 
 def _register_subcommands() -> None:
+    from .sciml._cli import register as register_sciml
     from .transform._cli import register as register_transform
 
     register_transform(app)
+    register_sciml(app)
 
 
 _register_subcommands()
