@@ -1,0 +1,332 @@
+"""Signal from STFT magnitude: Griffin–Lim, fast Griffin–Lim, PGHI and PGHI-initialised FGLA."""
+from __future__ import annotations
+
+import time
+from typing import Literal, NamedTuple
+
+import numpy as np
+import scipy.fft
+
+from ._pghi import pghi_phase
+from ._stft import _check_fft_args, hann_window, n_frames, stft
+
+__all__ = ["retrieve", "spectral_convergence", "check_magnitude", "PhaseRetrievalInfo", "METHODS"]
+
+METHODS = ("gla", "fgla", "pghi", "pghi+fgla")
+_PROGRESS_AFTER_S = 2.0
+
+
+class PhaseRetrievalInfo(NamedTuple):
+    """Diagnostics of :func:`retrieve` (``return_info=True``).
+
+    Attributes
+    ----------
+    spectral_convergence : ndarray, shape (n_iter + 1,)
+        ``20 log10(|| S - |STFT(x_k)| ||_F / || S ||_F)`` in dB of the signal ``x_k`` after ``k``
+        iterations (``k = 0``: the initial phase). Its last entry is the result's.
+    init_seconds : float
+        Wall time of the initial phase (random, or PGHI).
+    iter_seconds : float
+        Wall time of the iterations, without the cost of recording this history.
+    method : str
+    """
+
+    spectral_convergence: np.ndarray
+    init_seconds: float
+    iter_seconds: float
+    method: str
+
+
+def check_magnitude(S: object, n_fft: int | None = None, hop_length: int | None = None,
+                    length: int | None = None) -> tuple[np.ndarray, int, int, int]:
+    """Validate an STFT magnitude and its STFT parameters; fill in the defaults.
+
+    Returns ``(S as float64, n_fft, hop_length, length)``; ``n_fft`` defaults to
+    ``2 * (S.shape[0] - 1)``, ``hop_length`` to ``n_fft // 4`` and ``length`` to
+    ``hop_length * (S.shape[1] - 1)`` (as in librosa). Raises ``ValueError`` or ``TypeError``
+    naming the argument, what was expected and what was received.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from structax.sciml.phase import check_magnitude
+    >>> S, n_fft, hop, length = check_magnitude(np.ones((513, 10)), hop_length=256)
+    >>> n_fft, hop, length
+    (1024, 256, 2304)
+    >>> check_magnitude(np.ones((512, 10)), n_fft=1024)
+    Traceback (most recent call last):
+    ...
+    ValueError: S has 512 rows but n_fft=1024 needs n_fft // 2 + 1 = 513 frequency rows
+    """
+    if isinstance(S, (str, bytes)) or not hasattr(S, "__len__") and not hasattr(S, "shape"):
+        raise TypeError(f"S must be a 2-D array of STFT magnitudes, got {type(S).__name__}")
+    S = np.asarray(S)
+    if np.iscomplexobj(S):
+        raise TypeError("S must be the real magnitude |STFT|, got a complex array; pass np.abs(S)")
+    if S.dtype.kind not in "biuf":
+        raise TypeError(f"S must be a numeric array, got dtype {S.dtype}")
+    if S.ndim != 2:
+        raise ValueError(f"S must be 2-D (frequency rows x frames), got shape {S.shape}")
+    if S.shape[0] < 2 or S.shape[1] < 1:
+        raise ValueError(f"S must have at least 2 frequency rows and 1 frame, got shape {S.shape}")
+    S = S.astype(float)
+    finite = np.isfinite(S)
+    if not finite.all():
+        r, c = np.argwhere(~finite)[0]
+        raise ValueError(f"S must be finite; {int((~finite).sum())} entries are not "
+                         f"(first at row {r}, frame {c}: {S[r, c]})")
+    if (S < 0).any():
+        r, c = np.argwhere(S < 0)[0]
+        raise ValueError(f"S must be a magnitude (>= 0); {int((S < 0).sum())} entries are negative "
+                         f"(first at row {r}, frame {c}: {S[r, c]:g})")
+    if n_fft is None:
+        n_fft = 2 * (S.shape[0] - 1)
+    if hop_length is None:
+        if isinstance(n_fft, (int, np.integer)) and not isinstance(n_fft, bool):
+            hop_length = max(int(n_fft) // 4, 1)
+    n_fft, hop_length = _check_fft_args(n_fft, hop_length)
+    if S.shape[0] != n_fft // 2 + 1:
+        raise ValueError(f"S has {S.shape[0]} rows but n_fft={n_fft} needs n_fft // 2 + 1 = "
+                         f"{n_fft // 2 + 1} frequency rows")
+    if length is None:
+        length = hop_length * (S.shape[1] - 1)
+    else:
+        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 0:
+            raise ValueError(f"length must be a non-negative integer, got {length!r}")
+        length = int(length)
+        if n_frames(length, hop_length) != S.shape[1]:
+            lo, hi = hop_length * (S.shape[1] - 1), hop_length * S.shape[1] - 1
+            raise ValueError(
+                f"length={length} with hop_length={hop_length} gives 1 + length // hop_length = "
+                f"{n_frames(length, hop_length)} frames, but S has {S.shape[1]} frames "
+                f"(length must be in [{lo}, {hi}])")
+    return S, n_fft, hop_length, length
+
+
+class _Plan:
+    """Precomputed window and synthesis normalisation for STFT <-> signal round trips.
+
+    Works in the zero-padded signal domain (``n_fft // 2`` zeros on both sides) with frames in
+    rows: ``inverse`` is ``istft`` followed by cutting to ``length`` samples and padding again, so
+    ``forward(inverse(C))`` is ``stft(istft(C, length=length))`` without extra copies.
+    """
+
+    def __init__(self, n_fft: int, hop_length: int, n_time: int, length: int):
+        self.n_fft, self.hop, self.n_time = n_fft, hop_length, n_time
+        self.window = hann_window(n_fft)
+        self.k = -(-n_fft // hop_length)
+        total = (n_time - 1) * hop_length + n_fft
+        self.total = total
+        norm = self._overlap_add(np.broadcast_to(self.window ** 2, (n_time, n_fft)))
+        gain = np.zeros(total)
+        nonzero = norm > np.finfo(float).tiny
+        gain[nonzero] = 1.0 / norm[nonzero]
+        pad = n_fft // 2
+        gain[:pad] = 0.0
+        gain[pad + length:] = 0.0
+        self.gain = gain
+
+    def _overlap_add(self, frames: np.ndarray) -> np.ndarray:
+        n, hop, k = self.n_time, self.hop, self.k
+        if k * hop != self.n_fft:
+            frames = np.pad(frames, ((0, 0), (0, k * hop - self.n_fft)))
+        chunks = frames.reshape(n, k, hop)
+        out = np.zeros((n + k - 1, hop))
+        for j in range(k):
+            out[j:j + n] += chunks[:, j]
+        return out.reshape(-1)[: self.total]
+
+    def inverse(self, C: np.ndarray) -> np.ndarray:
+        frames = scipy.fft.irfft(C, n=self.n_fft, axis=-1)
+        frames *= self.window
+        y = self._overlap_add(frames)
+        y *= self.gain
+        return y
+
+    def forward(self, y: np.ndarray) -> np.ndarray:
+        frames = np.lib.stride_tricks.sliding_window_view(y, self.n_fft)[::self.hop] * self.window
+        return scipy.fft.rfft(frames, axis=-1)
+
+
+def spectral_convergence(S: np.ndarray, x: np.ndarray, n_fft: int | None = None,
+                         hop_length: int | None = None) -> float:
+    """Spectral convergence of a signal against a target magnitude, in dB.
+
+    ``20 log10(|| S - |stft(x)| ||_F / || S ||_F)``; lower is better. ``x`` must have a length
+    that gives as many frames as ``S`` has.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from structax.sciml.phase import stft, spectral_convergence
+    >>> x = np.random.default_rng(0).normal(size=4000)
+    >>> S = np.abs(stft(x, 256, 64))
+    >>> spectral_convergence(S, x, 256, 64) < -250   # exact up to rounding
+    True
+    >>> round(spectral_convergence(S, np.zeros(4000), 256, 64), 6)  # silence: 0 dB
+    0.0
+    """
+    S, n_fft, hop_length, _ = check_magnitude(S, n_fft, hop_length, len(x))
+    R = np.abs(stft(x, n_fft, hop_length))
+    tiny = np.finfo(float).tiny
+    return float(20.0 * np.log10(max(np.linalg.norm(S - R), tiny) / max(np.linalg.norm(S), tiny)))
+
+
+def retrieve(S: np.ndarray, n_fft: int | None = None, hop_length: int | None = None, *,
+             method: Literal["gla", "fgla", "pghi", "pghi+fgla"] = "pghi+fgla", n_iter: int = 100,
+             length: int | None = None, momentum: float = 0.99, tol: float = 1e-5,
+             random_state: int | np.random.Generator | None = 0, return_info: bool = False,
+             progress: bool | Literal["auto"] = "auto"):
+    """Recover a signal from the magnitude of its STFT (phase retrieval).
+
+    Parameters
+    ----------
+    S : ndarray, shape (n_fft // 2 + 1, n_frames)
+        Magnitude in librosa's convention,
+        ``abs(librosa.stft(x, n_fft=n_fft, hop_length=hop_length, window="hann", center=True))``,
+        equal to ``abs(structax.sciml.phase.stft(x, n_fft, hop_length))``.
+    n_fft : int, optional
+        Frame length; ``2 * (S.shape[0] - 1)`` by default. Must match ``S``.
+    hop_length : int, optional
+        Hop between frames; ``n_fft // 4`` by default.
+    method : {"pghi+fgla", "fgla", "gla", "pghi"}
+        ``"gla"``: Griffin–Lim from a random phase; ``"fgla"``: fast Griffin–Lim (with
+        ``momentum``) from a random phase; ``"pghi"``: phase-gradient heap integration alone
+        (non-iterative, ``n_iter`` is not used); ``"pghi+fgla"``: FGLA started from PGHI's phase.
+    n_iter : int
+        Griffin–Lim iterations.
+    length : int, optional
+        Length of the output signal (``len(x)``); ``hop_length * (n_frames - 1)`` by default.
+    momentum : float
+        FGLA's extrapolation ``alpha`` (Perraudin et al. use 0.99); ignored by ``"gla"``.
+    tol : float
+        PGHI integrates only coefficients above ``tol * S.max()``.
+    random_state : int or numpy.random.Generator, optional
+        Seed of the random initial phase (and of PGHI's phases below ``tol``).
+    return_info : bool
+        Also return a :class:`PhaseRetrievalInfo` with the spectral convergence per iteration.
+    progress : {"auto", True, False}
+        A progress bar: always, never, or ("auto") once the run has taken two seconds on a terminal.
+
+    Returns
+    -------
+    x : ndarray, shape (length,)
+        The signal, whose STFT magnitude approximates ``S``.
+    info : PhaseRetrievalInfo
+        Only with ``return_info=True``.
+
+    Notes
+    -----
+    Griffin & Lim (1984) alternate the two projections ``P_C1`` (onto consistent STFTs:
+    ``stft(istft(.))``) and ``P_C2`` (onto the set with magnitude ``S``: ``S * c / |c|``). Fast
+    Griffin–Lim (Perraudin, Balazs & Søndergaard 2013) extrapolates,
+    ``t_n = P_C1(P_C2(c_{n-1}))``, ``c_n = t_n + alpha (t_n - t_{n-1})``; ``librosa.griffinlim``
+    does the same (its ``momentum``). PGHI (Průša, Balazs & Søndergaard 2017) computes the phase
+    directly from the gradient of ``log S`` (:func:`pghi_phase`); as the start of FGLA it leaves far
+    less to do than a random phase, which is where most of the gain over ``librosa.griffinlim``
+    comes from on tonal signals.
+
+    References
+    ----------
+    D. Griffin and J. Lim, "Signal estimation from modified short-time Fourier transform",
+    IEEE Trans. ASSP 32(2), 1984. N. Perraudin, P. Balazs and P. L. Søndergaard, "A fast
+    Griffin-Lim algorithm", IEEE WASPAA 2013. Z. Průša, P. Balazs and P. L. Søndergaard, "A
+    noniterative method for reconstruction of phase from STFT magnitude", IEEE/ACM TASLP 25(5), 2017.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from structax.sciml import phase
+    >>> t = np.arange(16000) / 16000
+    >>> x = np.sin(2 * np.pi * (300 * t + 400 * t ** 2))            # a chirp, 1 s at 16 kHz
+    >>> S = np.abs(phase.stft(x, n_fft=512, hop_length=128))
+    >>> x_hat = phase.retrieve(S, n_fft=512, hop_length=128, method="pghi+fgla", n_iter=50,
+    ...                        length=len(x))
+    >>> x_hat.shape
+    (16000,)
+    >>> bool(phase.spectral_convergence(S, x_hat, 512, 128) < -30)    # dB
+    True
+    """
+    S, n_fft, hop_length, length = check_magnitude(S, n_fft, hop_length, length)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer)) or n_iter < 0:
+        raise ValueError(f"n_iter must be a non-negative integer, got {n_iter!r}")
+    if not (np.isfinite(momentum) and 0.0 <= momentum < 1.0 + 1e-12) and method != "gla":
+        raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+    if not (np.isfinite(tol) and 0.0 <= tol < 1.0):
+        raise ValueError(f"tol must be in [0, 1), got {tol!r}")
+    rng = np.random.default_rng(random_state)
+    if method == "pghi":
+        n_iter = 0
+    alpha = 0.0 if method == "gla" else float(momentum)
+
+    start = time.perf_counter()
+    if method.startswith("pghi"):
+        angle = pghi_phase(S, n_fft, hop_length, tol=tol, rng=rng)
+    else:
+        angle = rng.uniform(0.0, 2.0 * np.pi, size=S.shape)
+    init_seconds = time.perf_counter() - start
+
+    plan = _Plan(n_fft, hop_length, S.shape[1], length)
+    mag = np.ascontiguousarray(S.T)
+    coef = mag * np.exp(1j * angle.T)
+    history = []
+    norm_s = max(float(np.linalg.norm(mag)), np.finfo(float).tiny)
+    tracked = 0.0
+    prev = None
+    beta = alpha / (1.0 + alpha)
+    tiny = np.finfo(float).tiny
+    start = time.perf_counter()
+    with _progress(progress, n_iter) as advance:
+        for _ in range(n_iter):
+            rebuilt = plan.forward(plan.inverse(coef))
+            if return_info:
+                t0 = time.perf_counter()
+                history.append(np.linalg.norm(mag - np.abs(rebuilt)) / norm_s)
+                tracked += time.perf_counter() - t0
+            # FGLA in librosa's algebra: rebuilt + alpha (rebuilt - prev) is proportional to
+            # rebuilt - alpha / (1 + alpha) prev, and only its phase is kept
+            coef = rebuilt.copy() if prev is None or beta == 0.0 else rebuilt - beta * prev
+            coef *= mag / (np.abs(coef) + tiny)
+            prev = rebuilt
+            advance()
+    iter_seconds = time.perf_counter() - start - tracked
+    x = plan.inverse(coef)[n_fft // 2: n_fft // 2 + length]
+    if x.shape[0] < length:
+        x = np.pad(x, (0, length - x.shape[0]))
+    if not return_info:
+        return x
+    final = np.linalg.norm(mag - np.abs(plan.forward(plan.inverse(coef)))) / norm_s
+    sc = 20.0 * np.log10(np.maximum(np.array(history + [final]), 1e-300))
+    return x, PhaseRetrievalInfo(sc, init_seconds, iter_seconds, method)
+
+
+class _progress:
+    """Context manager yielding ``advance()``: a rich bar shown always, never, or after two seconds."""
+
+    def __init__(self, mode: bool | str, total: int):
+        self.mode, self.total, self.bar, self.done = mode, total, None, 0
+
+    def __enter__(self):
+        import sys
+        self.start = time.perf_counter()
+        self.enabled = self.mode is True or (self.mode == "auto" and sys.stderr.isatty())
+        return self.advance
+
+    def advance(self) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        if self.bar is None:
+            if self.mode != True and time.perf_counter() - self.start < _PROGRESS_AFTER_S:  # noqa: E712
+                return
+            from rich.progress import Progress
+            self.bar = Progress(transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("phase retrieval", total=self.total, completed=self.done)
+        self.bar.update(self.task, completed=self.done)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
