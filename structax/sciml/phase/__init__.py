@@ -15,6 +15,7 @@ pghi_phase             phase-gradient heap integration (Průša et al. 2017), no
 spectral_convergence   ``20 log10 ||S - |STFT(x)| || / ||S||`` in dB
 PhaseRetrievalInfo     per-iteration spectral convergence and timings (``return_info=True``)
 check_magnitude        validation of ``S``, ``n_fft``, ``hop_length`` and ``length``
+plot_retrieval         figure: target and reconstructed spectrograms, error per iteration
 
 STFT in librosa's convention
 ----------------------------
@@ -26,8 +27,9 @@ n_frames               ``1 + length // hop_length``
 Command line: ``structax sciml phase input.wav --out out.wav``.
 """
 from ._pghi import HANN_GAMMA, pghi_phase
+from ._plot import plot_retrieval
 from ._retrieve import METHODS, PhaseRetrievalInfo, check_magnitude, retrieve, spectral_convergence
 from ._stft import hann_window, istft, n_frames, stft
 
-__all__ = ["retrieve", "pghi_phase", "spectral_convergence", "PhaseRetrievalInfo", "check_magnitude",
+__all__ = ["retrieve", "pghi_phase", "spectral_convergence", "PhaseRetrievalInfo", "check_magnitude", "plot_retrieval",
            "stft", "istft", "hann_window", "n_frames", "METHODS", "HANN_GAMMA"]
