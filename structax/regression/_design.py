@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
-from ..smooth._block import Block
+from ..smooth._block import Block, GramPlan, compress_codes
 from ..smooth._terms import Term, build_terms
 from ._data import Columns, DataError
 from ._formula import Formula, Linear, Offset
@@ -93,11 +94,34 @@ def _parametric_term(formula: Formula, cols: Columns) -> Term | None:
                     lambda c: Block(np.ones((1, 1)), constant_rows=c.n))
         term._train_block = Block(np.ones((1, 1)), constant_rows=cols.n)
         return term
-    matrix, names = columns(cols)
+    if all(is_factor for _, parts in specs for _, is_factor, *_ in parts):
+        train, names = _factor_rows_block(cols, specs, columns)
+    else:
+        matrix, names = columns(cols)
+        train = Block(matrix)
     term = Term("(parametric)", names, "parametric", lambda c: Block(columns(c)[0]),
                 variables=tuple(v for _, parts in specs for v, *_ in parts))
-    term._train_block = Block(matrix)
+    term._train_block = train
     return term
+
+
+def _factor_rows_block(cols: Columns, specs, columns) -> tuple[Block, list[str]]:
+    """Parametric columns made of factors only have one row per combination of levels: store those rows
+    once with an index per observation (an indexed block, so cross products are small count tables)."""
+    variables = list(dict.fromkeys(v for _, parts in specs for v, *_ in parts))
+    joint, size, all_levels = np.zeros(cols.n, dtype=np.int64), 1, []
+    for v in variables:
+        codes, levels = cols.factor(v, "(parametric)")
+        joint = joint * len(levels) + codes
+        size *= len(levels)
+        all_levels.append(levels)
+    used, index = compress_codes(joint, size if size < 2**62 else None)
+    rest, distinct = used, {}
+    for v, levels in zip(reversed(variables), reversed(all_levels)):
+        distinct[v] = np.asarray(levels, dtype=object)[rest % len(levels)]
+        rest = rest // len(levels)
+    basis, names = columns(Columns(pd.DataFrame({v: distinct[v] for v in variables})))
+    return Block(basis, index), names
 
 
 def build_design(param: str, formula: Formula, cols: Columns, max_bins: int | None) -> PredictorDesign:
@@ -126,8 +150,14 @@ def build_design(param: str, formula: Formula, cols: Columns, max_bins: int | No
 def _remove_aliased_null_spaces(design: PredictorDesign) -> None:
     """Unpenalized directions of a penalized term (e.g. the linear part of ``s(x)``) that the parametric
     columns or earlier terms already span would make the model unidentifiable; constrain them away, as
-    mgcv's ``gam.side`` does for nested terms (``y ~ x + s(x)``, ``s(x) + te(x, z)``)."""
-    spanned = [t._train_block.dense() for t in design.terms if t.kind == "parametric"]
+    mgcv's ``gam.side`` does for nested terms (``y ~ x + s(x)``, ``s(x) + te(x, z)``).
+
+    Everything is computed from cross products of the indexed blocks (small tables, never an n-row
+    least-squares problem): the residual of the term's null-space columns N after projection on the
+    spanned columns A has Gram matrix ``NᵀN − NᵀA (AᵀA)⁺ AᵀN``."""
+    spanned = [t._train_block for t in design.terms if t.kind == "parametric"]
+    gram = GramPlan(spanned).gram(list(range(len(spanned))), list(range(len(spanned))), None) \
+        if spanned else np.zeros((0, 0))
     for term in design.terms:
         if not term.penalties:
             continue
@@ -136,17 +166,33 @@ def _remove_aliased_null_spaces(design: PredictorDesign) -> None:
         null = vec[:, ev < 1e-9 * ev.max()]
         if null.shape[1] == 0:
             continue
-        columns = term._train_block.dot(null)  # n × d: the term's unpenalized functions
+        train = term._train_block
+        columns = Block(train.basis @ null, train.index, train.by, train.constant_rows)
+        plan = GramPlan(spanned + [columns])
+        last = len(spanned)
+        nn = plan.pair(last, last, None)
         if spanned:
-            basis = np.column_stack(spanned)
-            resid = columns - basis @ np.linalg.lstsq(basis, columns, rcond=None)[0]
+            an = plan.gram(list(range(last)), [last], None)
+            resid = nn - an.T @ _pinv_psd(gram) @ an
         else:
-            resid = columns
-        r_ev, r_vec = np.linalg.eigh(resid.T @ resid)
-        aliased = r_ev < 1e-8 * max(float(np.sum(columns ** 2)), 1e-300)
+            an, resid = np.zeros((0, nn.shape[0])), nn
+        r_ev, r_vec = np.linalg.eigh(0.5 * (resid + resid.T))
+        aliased = r_ev < 1e-8 * max(float(np.trace(nn)), 1e-300)
         if aliased.any():
             term.absorb_constraint(null @ r_vec[:, aliased])
-        spanned.append(columns @ r_vec[:, ~aliased])
+        keep = r_vec[:, ~aliased]
+        if keep.shape[1]:
+            spanned.append(Block(columns.basis @ keep, train.index, train.by, train.constant_rows))
+            cross = an @ keep
+            gram = np.block([[gram, cross], [cross.T, keep.T @ nn @ keep]])
+
+
+def _pinv_psd(gram: np.ndarray) -> np.ndarray:
+    """Pseudo-inverse of a positive semi-definite Gram matrix, scaled to unit diagonal first."""
+    d = np.sqrt(np.maximum(np.diag(gram), 1e-300))
+    ev, vec = np.linalg.eigh(gram / d[:, None] / d[None, :])
+    keep = ev > 1e-12 * max(ev.max(), 1e-300)
+    return ((vec[:, keep] / ev[keep]) @ vec[:, keep].T) / d[:, None] / d[None, :]
 
 
 def _check_rank(design: PredictorDesign, param: str) -> None:
@@ -156,8 +202,7 @@ def _check_rank(design: PredictorDesign, param: str) -> None:
         return
     if term._train_block.is_constant:
         return
-    x = term._train_block.basis
-    gram = x.T @ x
+    gram = GramPlan([term._train_block]).pair(0, 0, None)
     scale = np.sqrt(np.maximum(np.diag(gram), 1e-300))
     corr = gram / scale[:, None] / scale[None, :]
     eig, vec = np.linalg.eigh(corr)

@@ -12,7 +12,7 @@ import numpy as np
 
 from ._bases import (bspline_basis, cyclic_bspline_basis, cyclic_difference_penalty, cyclic_knots,
                      difference_penalty, pspline_knots, row_tensor, tensor_penalties)
-from ._block import Block
+from ._block import Block, compress_codes, count_distinct, discretize
 
 __all__ = ["Term", "build_terms", "sum_to_zero_basis"]
 
@@ -88,22 +88,15 @@ def _scale_penalty(penalty: np.ndarray, basis: np.ndarray) -> np.ndarray:
 
 def _distinct(values: np.ndarray, max_bins: int | None):
     """Distinct covariate values and the row index into them; with ``max_bins``, values are rounded onto
-    an even grid of at most that many points first (discretization for large n)."""
-    if max_bins is not None and values.size > max_bins:
-        lo, hi = values.min(), values.max()
-        if hi > lo:
-            codes = np.rint((values - lo) * ((max_bins - 1) / (hi - lo))).astype(np.int64)
-            used, index = np.unique(codes, return_inverse=True)
-            return lo + used * ((hi - lo) / (max_bins - 1)), index.astype(np.int32)
-    uniq, index = np.unique(values, return_inverse=True)
-    return uniq, index.astype(np.int32)
+    an even grid of at most that many points first (discretization for large n, O(n) without a sort)."""
+    return discretize(values, max_bins)
 
 
 class _Marginal:
     """A one-covariate spline basis with its knots and penalty (P-spline or cyclic P-spline)."""
 
     def __init__(self, name: str, x: np.ndarray, k: int, bs: str, order: int, label: str):
-        n_unique = np.unique(x).size
+        n_unique = count_distinct(x, at_least=max(k, 4))
         if n_unique < k and bs == "ps":
             raise ValueError(f"term {label}: k={k} basis functions but column {name!r} has only {n_unique} "
                              f"distinct value(s); use k <= {max(n_unique, 1)}")
@@ -190,7 +183,7 @@ def _tensor_terms(spec, cols, max_bins):
         combined = codes[0]
         for d, c in zip(distincts[1:], codes[1:]):
             combined = combined * len(d) + c
-        used, index = np.unique(combined, return_inverse=True)
+        used, index = compress_codes(combined, int(np.prod([len(d) for d in distincts])))
         per_margin = []
         rest = used
         for d in reversed(distincts[1:]):
