@@ -1,0 +1,200 @@
+"""Tests of structax.sciml.phase: librosa-convention STFT, PGHI, Griffin-Lim variants, CLI, bad input."""
+import warnings
+
+import numpy as np
+import pytest
+import scipy.signal
+from scipy.io import wavfile
+from typer.testing import CliRunner
+
+from structax.cli import app
+from structax.sciml import phase
+
+SR = 8000
+
+
+def chirp(seconds=1.0, sr=SR):
+    t = np.arange(int(seconds * sr)) / sr
+    return np.sin(2 * np.pi * (300 * t + 600 * t ** 2))
+
+
+def vibrato_with_bursts(seconds=1.0, sr=SR, seed=0):
+    """Five-harmonic tone at 440 Hz with a 5 Hz, +-20 Hz vibrato, plus two 60 ms white-noise bursts."""
+    t = np.arange(int(seconds * sr)) / sr
+    ph = 2 * np.pi * (440 * t - 20 / (2 * np.pi * 5) * np.cos(2 * np.pi * 5 * t))
+    x = sum(np.sin(k * ph) / k for k in range(1, 6))
+    rng = np.random.default_rng(seed)
+    for start in (0.3, 0.7):
+        m = (t > start) & (t < start + 0.06)
+        x[m] += 0.5 * rng.normal(size=m.sum())
+    return x
+
+
+# ---------------------------------------------------------------- STFT convention
+
+@pytest.mark.parametrize("n_fft,hop,n", [(64, 16, 1000), (64, 24, 1001), (128, 128, 700), (16, 3, 50)])
+def test_stft_equals_scipy_signal_stft_rescaled(n_fft, hop, n):
+    """scipy.signal.stft with zero boundary padding is the same transform, scaled by 1/sum(window)."""
+    x = np.random.default_rng(1).normal(size=n)
+    _, _, Z = scipy.signal.stft(x, window="hann", nperseg=n_fft, noverlap=n_fft - hop, boundary="zeros",
+                                padded=True, detrend=False, scaling="spectrum")
+    X = phase.stft(x, n_fft, hop)
+    assert X.shape == (n_fft // 2 + 1, 1 + n // hop)
+    np.testing.assert_allclose(X, Z[:, :X.shape[1]] * phase.hann_window(n_fft).sum(), atol=1e-12)
+
+
+def test_stft_one_frame_by_hand():
+    """Frame t is the DFT of the Hann-windowed padded samples [t*hop, t*hop + n_fft): no rfft involved."""
+    n_fft, hop = 32, 8
+    x = np.random.default_rng(2).normal(size=100)
+    xp = np.concatenate([np.zeros(n_fft // 2), x, np.zeros(n_fft // 2)])
+    t, l = 5, np.arange(n_fft)
+    w = 0.5 - 0.5 * np.cos(2 * np.pi * l / n_fft)
+    frame = xp[t * hop:t * hop + n_fft] * w
+    dft = np.array([np.sum(frame * np.exp(-2j * np.pi * m * l / n_fft)) for m in range(n_fft // 2 + 1)])
+    np.testing.assert_allclose(phase.stft(x, n_fft, hop)[:, t], dft, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_fft,hop,n", [(1024, 256, 8000), (1024, 256, 8001), (64, 24, 1001), (16, 3, 7)])
+def test_stft_istft_equal_librosa(n_fft, hop, n):
+    librosa = pytest.importorskip("librosa")
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=n)
+    with warnings.catch_warnings():  # librosa warns when n_fft exceeds a tiny signal; irrelevant here
+        warnings.simplefilter("ignore")
+        ref = librosa.stft(x, n_fft=n_fft, hop_length=hop)  # window="hann", center=True, pad_mode default
+    X = phase.stft(x, n_fft, hop)
+    np.testing.assert_allclose(X, ref, atol=1e-10)
+    Z = rng.normal(size=X.shape) + 1j * rng.normal(size=X.shape)  # an inconsistent STFT
+    for length in (None, n):
+        np.testing.assert_allclose(phase.istft(Z, n_fft, hop, length=length),
+                                   librosa.istft(Z, n_fft=n_fft, hop_length=hop, length=length), atol=1e-10)
+
+
+@pytest.mark.parametrize("n_fft,hop", [(256, 64), (256, 128), (256, 48), (64, 3)])
+def test_istft_inverts_stft(n_fft, hop):
+    x = np.random.default_rng(4).normal(size=2001)
+    np.testing.assert_allclose(phase.istft(phase.stft(x, n_fft, hop), n_fft, hop, length=x.size), x, atol=1e-10)
+
+
+# ---------------------------------------------------------------- PGHI and the iterations
+
+def test_pghi_recovers_chirp_phase_up_to_a_constant():
+    x = chirp()
+    X = phase.stft(x, 256, 64)
+    phi = phase.pghi_phase(np.abs(X), 256, 64)
+    w = np.abs(X) ** 2
+    coherence = abs(np.sum(w * np.exp(1j * (np.angle(X) - phi)))) / w.sum()
+    assert coherence > 0.98
+    # a 20-sample shift of the signal changes the phases: the check must be able to fail
+    wrong = np.angle(phase.stft(np.roll(x, 20), 256, 64))
+    assert abs(np.sum(w * np.exp(1j * (wrong - phi)))) / w.sum() < 0.5
+
+
+def test_pghi_alone_beats_random_phase_by_far():
+    x = vibrato_with_bursts()
+    S = np.abs(phase.stft(x, 256, 64))
+    sc_pghi = phase.spectral_convergence(S, phase.retrieve(S, 256, 64, method="pghi", length=x.size), 256, 64)
+    sc_rand = phase.spectral_convergence(S, phase.retrieve(S, 256, 64, method="fgla", n_iter=0,
+                                                           length=x.size), 256, 64)
+    assert sc_pghi < -20 and sc_rand > -10
+
+
+def test_griffin_lim_error_never_increases_and_fgla_pghi_order():
+    """GLA's spectral convergence is non-increasing (Griffin & Lim 1984); FGLA is faster; PGHI start best."""
+    x = vibrato_with_bursts()
+    S = np.abs(phase.stft(x, 256, 64))
+    sc = {m: phase.retrieve(S, 256, 64, method=m, n_iter=60, length=x.size, return_info=True)[1]
+          for m in ("gla", "fgla", "pghi+fgla")}
+    gla = sc["gla"].spectral_convergence
+    assert gla.shape == (61,) and np.all(np.diff(gla) <= 1e-9)
+    assert sc["fgla"].spectral_convergence[-1] < gla[-1] - 3
+    assert sc["pghi+fgla"].spectral_convergence[-1] < sc["fgla"].spectral_convergence[-1] - 5
+    # the last history entry is the returned signal's error
+    x_hat = phase.retrieve(S, 256, 64, method="pghi+fgla", n_iter=60, length=x.size)
+    assert phase.spectral_convergence(S, x_hat, 256, 64) == pytest.approx(
+        sc["pghi+fgla"].spectral_convergence[-1], abs=1e-6)
+
+
+def test_retrieve_beats_librosa_griffinlim_by_5_db():
+    librosa = pytest.importorskip("librosa")
+    for x in (chirp(), vibrato_with_bursts()):
+        S = np.abs(librosa.stft(x, n_fft=256, hop_length=64))
+        ref = librosa.griffinlim(S, n_iter=100, n_fft=256, hop_length=64, length=x.size, random_state=0)
+        ours = phase.retrieve(S, n_fft=256, hop_length=64, method="pghi+fgla", n_iter=100, length=x.size)
+        assert ours.shape == x.shape
+        assert (phase.spectral_convergence(S, ours, 256, 64)
+                < phase.spectral_convergence(S, ref, 256, 64) - 5)
+
+
+def test_retrieve_defaults_reproducibility_and_silence():
+    x = chirp(0.25)
+    S = np.abs(phase.stft(x, 128, 32))
+    a = phase.retrieve(S, n_iter=5, progress=False)  # n_fft from S, hop n_fft // 4, librosa's length
+    assert a.shape == (32 * (S.shape[1] - 1),)
+    np.testing.assert_array_equal(a, phase.retrieve(S, 128, 32, n_iter=5, random_state=0))
+    assert not np.array_equal(phase.retrieve(S, 128, 32, method="fgla", n_iter=5, random_state=1),
+                              phase.retrieve(S, 128, 32, method="fgla", n_iter=5, random_state=2))
+    np.testing.assert_array_equal(phase.retrieve(np.zeros_like(S), 128, 32, n_iter=3), 0.0)
+
+
+# ---------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("S,kwargs,err,match", [
+    (np.ones(129), {}, ValueError, r"S must be 2-D .* got shape \(129,\)"),
+    (np.ones((129, 4, 2)), {}, ValueError, "S must be 2-D"),
+    (np.ones((129, 0)), {}, ValueError, "at least 2 frequency rows and 1 frame"),
+    (np.ones((129, 4)) * (1 + 1j), {}, TypeError, r"complex array; pass np.abs\(S\)"),
+    ("loud", {}, TypeError, "S must be a 2-D array"),
+    (np.where(np.eye(129, 4) > 0, np.nan, 1.0), {}, ValueError, r"S must be finite; 4 entries .*row 0, frame 0"),
+    (np.full((129, 4), np.inf), {}, ValueError, "S must be finite"),
+    (-np.eye(129, 4), {}, ValueError, r"magnitude \(>= 0\); 4 entries are negative"),
+    (np.ones((129, 4)), {"n_fft": 512}, ValueError, r"S has 129 rows but n_fft=512 needs .* = 257"),
+    (np.ones((129, 4)), {"n_fft": 257}, ValueError, "n_fft must be an even integer"),
+    (np.ones((129, 4)), {"n_fft": 256, "hop_length": 0}, ValueError, "hop_length must be a positive integer"),
+    (np.ones((129, 4)), {"n_fft": 256, "hop_length": 300}, ValueError, "hop_length must be <= n_fft"),
+    (np.ones((129, 4)), {"n_fft": 256.0}, ValueError, "n_fft must be a positive integer"),
+    (np.ones((129, 4)), {"hop_length": 64, "length": 1000}, ValueError,
+     r"length=1000 .* gives .* 16 frames, but S has 4 frames \(length must be in \[192, 255\]\)"),
+    (np.ones((129, 4)), {"method": "adam"}, ValueError, "method must be one of"),
+    (np.ones((129, 4)), {"n_iter": -1}, ValueError, "n_iter must be a non-negative integer"),
+    (np.ones((129, 4)), {"momentum": 1.5}, ValueError, r"momentum must be in \[0, 1\]"),
+])
+def test_bad_input_is_named(S, kwargs, err, match):
+    with pytest.raises(err, match=match):
+        phase.retrieve(S, **kwargs)
+
+
+def test_istft_and_stft_reject_wrong_shapes():
+    with pytest.raises(ValueError, match="x must be a 1-D signal"):
+        phase.stft(np.ones((10, 2)), 8, 2)
+    with pytest.raises(ValueError, match=r"X has 5 rows; n_fft=16 needs n_fft // 2 \+ 1 = 9"):
+        phase.istft(np.ones((5, 3)), 16, 4)
+
+
+# ---------------------------------------------------------------- command line
+
+def test_cli_phase_rebuilds_wav(tmp_path):
+    x = 0.5 * chirp()
+    src, out, fig = tmp_path / "in.wav", tmp_path / "out.wav", tmp_path / "fig.png"
+    wavfile.write(src, SR, np.round(x * 32767).astype(np.int16))
+    res = CliRunner().invoke(app, ["sciml", "phase", str(src), "--out", str(out), "--n-fft", "256",
+                                   "--hop-length", "64", "--n-iter", "50", "--figure", str(fig)])
+    assert res.exit_code == 0, res.output
+    assert "spectral convergence [dB]" in res.output and fig.stat().st_size > 10_000
+    rate, y = wavfile.read(out)
+    assert rate == SR and y.dtype == np.int16 and y.shape == x.shape
+    S = np.abs(phase.stft(x, 256, 64))
+    assert phase.spectral_convergence(S, y / 32768.0, 256, 64) < -35  # int16 rounding included
+
+
+def test_cli_phase_bad_input(tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    res = CliRunner().invoke(app, ["sciml", "phase", str(bad), "--out", str(tmp_path / "o.wav")])
+    assert res.exit_code == 1 and "cannot read" in res.output and "as a WAV file" in res.output
+    src = tmp_path / "in.wav"
+    wavfile.write(src, SR, chirp(0.1).astype(np.float32))
+    res = CliRunner().invoke(app, ["sciml", "phase", str(src), "--out", str(tmp_path / "o.wav"),
+                                   "--n-fft", "255"])
+    assert res.exit_code == 1 and "n_fft must be an even integer >= 2, got 255" in res.output
