@@ -1,0 +1,55 @@
+"""CLI command of structax.sciml.vmc: ``structax sciml vmc SYSTEM --steps 2000 --out runs/he/``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``vmc`` command to the ``sciml`` command group."""
+
+    @app.command("vmc")
+    def vmc(
+        system: str = typer.Argument(..., help="preset (H, He, Li, Be, H2, LiH) or a molecule file"),
+        steps: int = typer.Option(2000, "--steps", help="optimisation steps"),
+        out: Path = typer.Option(Path("runs/vmc"), "--out", help="output folder"),
+        walkers: int = typer.Option(512, "--walkers", help="Monte Carlo walkers"),
+        inference_steps: int = typer.Option(2000, "--inference-steps", help="steps of the final inference run"),
+        optimizer: str = typer.Option("sr", "--optimizer", help="sr (natural gradient) or adam"),
+        learning_rate: float = typer.Option(0.1, "--lr", help="initial learning rate"),
+        laplacian: str = typer.Option("folx", "--laplacian", help="folx or hessian"),
+        hidden: str = typer.Option("32,32", "--hidden", help="one-electron layer widths, comma-separated"),
+        determinants: int = typer.Option(4, "--determinants", help="number of determinants"),
+        seed: int = typer.Option(0, "--seed"),
+        resume: bool = typer.Option(False, "--resume", help="continue from OUT/checkpoint.pkl"),
+        quiet: bool = typer.Option(False, "--quiet", help="no progress display"),
+    ) -> None:
+        """Optimise a neural wavefunction for SYSTEM by VMC; write the energy trace (CSV), result.json and
+        a plot into OUT, and print the final E = … ± … (Ha)."""
+        from ._molecule import MoleculeError
+        from ._vmc import VMCSettings, run_vmc, save_result
+
+        try:
+            widths = tuple(int(w) for w in hidden.split(",") if w.strip())
+        except ValueError:
+            raise typer.BadParameter(f"expected comma-separated integers, received {hidden!r}",
+                                     param_hint="--hidden") from None
+        try:
+            settings = VMCSettings(steps=steps, n_walkers=walkers, inference_steps=inference_steps,
+                                   optimizer=optimizer, learning_rate=learning_rate, laplacian=laplacian,
+                                   hidden=widths, n_determinants=determinants, seed=seed)
+            result = run_vmc(system, settings, progress=not quiet and "auto", checkpoint_dir=str(out),
+                             resume=resume)
+        except (MoleculeError, ValueError) as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(code=1)
+        summary = save_result(result, str(out))
+        line = f"E = {result.energy:.6f} ± {result.energy_std_error:.6f} Ha"
+        if summary["error_mha"] is not None:
+            line += f"  (reference {summary['reference']:.6f}, error {summary['error_mha']:+.3f} mHa)"
+        typer.echo(line)
+        typer.echo(f"wrote {out}/energy_trace.csv, result.json, energy.png "
+                   f"({result.cpu_seconds / 60:.1f} CPU-minutes)")
