@@ -65,7 +65,9 @@ def discretize(values: np.ndarray, max_bins: int | None) -> tuple[np.ndarray, np
 
 def grid_codes(values: np.ndarray, lo: float, hi: float, max_bins: int) -> np.ndarray:
     """Nearest point of the even ``max_bins``-point grid on ``[lo, hi]`` for each value (clipped)."""
-    codes = np.rint((values - lo) * ((max_bins - 1) / (hi - lo)))
+    codes = values - lo
+    codes *= (max_bins - 1) / (hi - lo)
+    np.rint(codes, out=codes)
     return np.clip(codes, 0, max_bins - 1, out=codes).astype(np.intp)
 
 
@@ -212,13 +214,17 @@ class GramPlan:
         self._pair_codes: dict = {}
 
     def _codes(self, i: int, j: int) -> np.ndarray:
-        """Row codes of the (basis row of block i, basis row of block j) cells."""
-        if (i, j) not in self._pair_codes:
+        """Row codes of the (basis row of block i, basis row of block j) cells; kept from the second
+        request on (a one-off product, e.g. a Gaussian model's sufficient statistics, keeps no memory)."""
+        codes = self._pair_codes.get((i, j))
+        if codes is None or codes is False:
             a, b = self.blocks[i], self.blocks[j]
             mb = b.basis.shape[0]
-            dtype = np.int32 if a.basis.shape[0] * mb < 2**31 else np.int64
-            self._pair_codes[(i, j)] = (a.index.astype(dtype) * dtype(mb) + b.index).astype(dtype, copy=False)
-        return self._pair_codes[(i, j)]
+            codes = a.index.astype(np.intp)  # what bincount takes without a conversion pass
+            codes *= mb
+            codes += b.index
+            self._pair_codes[(i, j)] = codes if (i, j) in self._pair_codes else False
+        return codes
 
     def _counts(self, i: int, w: np.ndarray | None, memo: dict) -> np.ndarray:
         """Weighted number of rows on each basis row of indexed block i (its ``by`` included)."""
