@@ -150,22 +150,24 @@ def _mgcv_split(mgcv: dict | None, seed: int) -> dict:
     return next((s for s in mgcv["splits"] if s.get("seed") == seed), {})
 
 
+# mgcv's constant family parameters -> structax's names: density -> (name, function of theta, scale)
+_MGCV_PARAMS = {
+    "scat": [("df", lambda th, sc: th[0]), ("scale", lambda th, sc: th[1])],
+    "nb": [("size", lambda th, sc: th[0])],
+    "betar": [("precision", lambda th, sc: th[0])],
+    "Gamma": [("shape", lambda th, sc: 1 / sc)],
+    "inverse.gaussian": [("scale", lambda th, sc: sc)],
+    "gaussian": [("scale", lambda th, sc: math.sqrt(sc))],
+}
+
+
 def _mgcv_params(ref: dict, density: str) -> str:
     """mgcv's constant family parameters in the structax parametrization, as text."""
-    theta, scale = ref.get("theta"), ref.get("scale")
-    if density == "scat" and theta:
-        return f"df={theta[0]:.3g} scale={theta[1]:.3g}"
-    if density == "nb" and theta:
-        return f"size={theta[0]:.3g}"
-    if density == "betar" and theta:
-        return f"precision={theta[0]:.3g}"
-    if density == "Gamma" and scale:
-        return f"shape={1 / scale:.3g}"
-    if density == "inverse.gaussian" and scale:
-        return f"scale={scale:.3g}"
-    if density == "gaussian" and scale:
-        return f"scale={math.sqrt(scale):.3g}"
-    return ""
+    try:
+        return " ".join(f"{name}={fn(ref.get('theta'), ref.get('scale')):.3g}"
+                        for name, fn in _MGCV_PARAMS.get(density, []))
+    except (TypeError, IndexError, ZeroDivisionError):
+        return ""
 
 
 def misses(row: dict) -> list[str]:
