@@ -17,6 +17,11 @@ PhaseRetrievalInfo     per-iteration spectral convergence and timings (``return_
 check_magnitude        validation of ``S``, ``n_fft``, ``hop_length`` and ``length``
 plot_retrieval         figure: target and reconstructed spectrograms, error per iteration
 
+Test signals
+------------
+synthetic_signal       chirp, vibrato with noise bursts, two voices, speech-like (source-filter)
+SIGNALS                the names of those kinds
+
 STFT in librosa's convention
 ----------------------------
 stft                   equal to ``librosa.stft(x, n_fft, hop_length)`` (``window="hann"``, ``center=True``)
@@ -28,8 +33,9 @@ Command line: ``structax sciml phase input.wav --out out.wav``.
 """
 from ._pghi import HANN_GAMMA, pghi_phase
 from ._plot import plot_retrieval
+from ._signals import SIGNALS, synthetic_signal
 from ._retrieve import METHODS, PhaseRetrievalInfo, check_magnitude, retrieve, spectral_convergence
 from ._stft import hann_window, istft, n_frames, stft
 
 __all__ = ["retrieve", "pghi_phase", "spectral_convergence", "PhaseRetrievalInfo", "check_magnitude", "plot_retrieval",
-           "stft", "istft", "hann_window", "n_frames", "METHODS", "HANN_GAMMA"]
+           "synthetic_signal", "SIGNALS", "stft", "istft", "hann_window", "n_frames", "METHODS", "HANN_GAMMA"]
