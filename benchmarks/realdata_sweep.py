@@ -271,6 +271,8 @@ def _add_mgcv(row: dict, mgcv: dict | None) -> None:
         row["mgcv_flags"] = "; ".join(flags)
     elif ref:
         row.update(mgcv_seconds=ref.get("seconds"), mgcv_flags=f"{ref.get('status')}: {ref.get('error', '')}")
+    elif not CASES[row["case"]].mgcv_family:
+        row["mgcv_flags"] = "no mgcv equivalent"
     else:
         row["mgcv_flags"] = "no mgcv fixture for this split yet"
     row["misses"] = misses(row)

@@ -38,8 +38,8 @@ class RealCase:
 
     ``density`` tells the R script how to turn mgcv's prediction into a test log-density on the response
     scale of the structax model (``gaussian``, ``gaulss``, ``scat``, ``nb``, ``poisson``, ``binomial``,
-    ``betar``, ``Gamma``, ``gammals``, ``inverse.gaussian``; ``gaulss_log`` = gaulss on ``log(y)`` turned into a
-    lognormal density on ``y``). ``baseline`` names the parameter formulas to drop for the constant-scale/shape
+    ``betar``, ``Gamma``, ``gammals``, ``inverse.gaussian``, ``ziplss``; ``gaulss_log`` = gaulss on ``log(y)``
+    turned into a lognormal density on ``y``). An empty ``mgcv_family`` means mgcv has no equivalent. ``baseline`` names the parameter formulas to drop for the constant-scale/shape
     version of the model (structax side) and ``mgcv_baseline`` gives mgcv's call for it (formula, family).
     """
 
@@ -158,6 +158,14 @@ _CASES = [
           _BIO, "negative_binomial", "nb()", "nb"),
     _case("biochemists_poisson", "pscl", "bioChemists", _select(_BIO_COLS), "all 915 rows; fem, mar strings",
           _BIO, "poisson", "poisson()", "poisson"),
+    _case("biochemists_zip", "pscl", "bioChemists", _select(_BIO_COLS), "all 915 rows; fem, mar strings",
+          _BIO, "zero_inflated_poisson", "ziplss()", "ziplss", {"zero_prob": "~ s(ment, k=10)"},
+          note="not the same model class: structax ZIP (zero = structural zero or Poisson zero) against mgcv "
+               "ziplss, a hurdle model (P(y > 0) = 1 - exp(-exp(eta2)), zero-truncated Poisson for y > 0); "
+               "both are count densities, so the test NLL compares"),
+    _case("airquality_weibull", "datasets", "airquality", _select(_AIR_COLS, rename={"Solar.R": "Solar_R"}),
+          _AIR_CLEAN, _AIR_MEAN, "weibull", "", "", note="no mgcv equivalent (gam has no Weibull family): "
+          "structax only; compare with airquality_gamma"),
     _case("insurance_poisson", "MASS", "Insurance",
           _select(["Claims", "District", "Group", "Age", "log_holders"],
                   derived={"log_holders": lambda d: np.log(d["Holders"])}, factors={"District": lambda v: f"d{v}"}),
@@ -252,9 +260,10 @@ def write_inputs(out_dir: Path = FIXTURES, names=None) -> None:
             "factors": factors,
             "response": case.response,
             "structax": {"formula": case.formula, "family": case.family, "formulas": case.formulas},
-            "mgcv": {"formula": case.mgcv_formula, "family": case.mgcv_family, "density": case.density,
-                     "baseline": None if case.mgcv_baseline is None else
-                     {"formula": case.mgcv_baseline[0], "family": case.mgcv_baseline[1]}},
+            "mgcv": None if not case.mgcv_family else {
+                "formula": case.mgcv_formula, "family": case.mgcv_family, "density": case.density,
+                "baseline": None if case.mgcv_baseline is None else
+                {"formula": case.mgcv_baseline[0], "family": case.mgcv_baseline[1]}},
             "split_rule": "perm = np.random.default_rng(seed).permutation(n); test = perm[:max(1, round(0.1 n))]; "
                           "train = perm[n_test:]; 0-based row indices",
             "splits": splits,
