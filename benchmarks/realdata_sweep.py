@@ -9,7 +9,7 @@ Columns: fit seconds (wall, and CPU in brackets), smallest edf over the smooth t
 NLL per row (``-m.distribution(test).log_prob(y)``), the constant-scale NLL, mgcv's test NLL (and its
 constant-scale NLL: gaussian / Gamma(log) fitted by mgcv on the same rows), edf and seconds, the constant family parameters of both (structax: predicted value; mgcv: ``getTheta(TRUE)`` or the
 scale), ``converged_`` and ``fit_info_`` problems, captured warnings, and the bars of issue 12 that the fit
-misses (``time`` > 10 s, ``edf<0``, ``nll>mgcv+0.1``, ``nll>const+0.1``, ``nonfinite``, ``unconverged``).
+misses (``time``: CPU time of the fit > 10 s, ``edf<0``, ``nll>mgcv+0.1``, ``nll>const+0.1``, ``nonfinite``, ``unconverged``).
 
 Usage::
 
@@ -178,7 +178,8 @@ def misses(row: dict) -> list[str]:
     nll = row.get("test_nll")
     if nll is None or not isinstance(nll, float) or not math.isfinite(nll):
         out.append("nonfinite")
-    if row.get("n_train", 0) + row.get("n_test", 0) <= 1000 and row.get("seconds", 0) > TIME_BAR_S:
+    # CPU time of the fit process: on the shared 2-core machine the wall time is inflated by other jobs
+    if row.get("n_train", 0) + row.get("n_test", 0) <= 1000 and row.get("cpu_seconds", 0) > TIME_BAR_S:
         out.append("time")
     if row.get("edf_min") is not None and row["edf_min"] < 0:
         out.append("edf<0")
@@ -229,7 +230,7 @@ def markdown(rows: list[dict], header: str) -> str:
                  "; ".join(flags), ", ".join(r["misses"]) or "ok", warn]
         lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
     n_ok = sum(not r["misses"] for r in rows)
-    lines += ["", f"{n_ok} of {len(rows)} fits meet every bar (time <= {TIME_BAR_S:g} s for n <= 1000, "
+    lines += ["", f"{n_ok} of {len(rows)} fits meet every bar (CPU time <= {TIME_BAR_S:g} s for n <= 1000, "
               f"edf >= 0, finite test NLL <= mgcv + {NLL_MARGIN} and <= constant-scale + {NLL_MARGIN}, "
               "converged)."]
     return "\n".join(lines) + "\n"
