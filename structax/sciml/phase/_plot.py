@@ -20,9 +20,10 @@ def plot_retrieval(S: np.ndarray, reconstructions: Mapping[str, np.ndarray],
         Target magnitude.
     reconstructions : mapping of label -> ndarray
         Magnitudes ``|STFT(x_hat)|`` to show next to ``S`` (at most three are shown).
-    histories : mapping of label -> ndarray
-        Spectral convergence in dB per iteration (``PhaseRetrievalInfo.spectral_convergence``),
-        or a scalar for a method without iterations (drawn as a horizontal line).
+    histories : mapping of label -> ndarray, scalar or (iterations, values)
+        Spectral convergence in dB per iteration (``PhaseRetrievalInfo.spectral_convergence``,
+        drawn as a line), a scalar for a method without iterations (a horizontal line), or a pair
+        of sequences for values known at some iterations only (points).
     path : str or Path
         PNG file to write.
     sample_rate : float
@@ -71,6 +72,9 @@ def plot_retrieval(S: np.ndarray, reconstructions: Mapping[str, np.ndarray],
     fig.colorbar(im, ax=axes[len(shown)], label="dB re max")
     ax = axes[-1]
     for label, sc in histories.items():
+        if isinstance(sc, tuple):
+            ax.plot(sc[0], sc[1], "ko--", ms=4, lw=1, label=label)
+            continue
         sc = np.atleast_1d(np.asarray(sc, dtype=float))
         if sc.size == 1:
             ax.axhline(sc[0], ls="--", lw=1.2, label=label, color="0.3")
