@@ -81,18 +81,22 @@ class Columns:
         raw = self._raw(name, term)
         if raw.isna().any():
             raise DataError(f"column {name!r} in term {term} has {int(raw.isna().sum())} missing value(s)")
-        values = raw.astype(str).to_numpy()
+        # hash the values once (O(n)), then work on the few distinct ones as strings
+        first_codes, uniques = pd.factorize(raw, sort=False)
+        names = np.asarray([str(u) for u in np.asarray(uniques)], dtype=object)
         if levels is None:
             if isinstance(raw.dtype, pd.CategoricalDtype):
-                present = set(values)
+                present = set(names)
                 levels = [str(c) for c in raw.cat.categories if str(c) in present]
             else:
-                levels = sorted(set(values))
-            return np.searchsorted(np.asarray(levels), values), levels
+                levels = sorted(set(names))
+            lookup = {lev: i for i, lev in enumerate(levels)}
+            return np.array([lookup[v] for v in names], dtype=np.int64)[first_codes], levels
         lookup = {lev: i for i, lev in enumerate(levels)}
-        codes = np.fromiter((lookup.get(v, -1) for v in values), dtype=np.int64, count=len(values))
+        mapped = np.array([lookup.get(v, -1) for v in names], dtype=np.int64)
+        codes = mapped[first_codes]
         if (codes < 0).any():
-            unseen = sorted(set(values[codes < 0]))
+            unseen = sorted(set(names[mapped < 0]))
             raise DataError(f"column {name!r} in term {term} has level(s) {unseen[:5]} not seen when fitting "
                             f"(known levels: {levels[:10]}{' ...' if len(levels) > 10 else ''})")
         return codes, levels
