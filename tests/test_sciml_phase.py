@@ -13,21 +13,13 @@ from structax.sciml import phase
 SR = 8000
 
 
-def chirp(seconds=1.0, sr=SR):
-    t = np.arange(int(seconds * sr)) / sr
-    return np.sin(2 * np.pi * (300 * t + 600 * t ** 2))
+def chirp(seconds=1.0):
+    return phase.synthetic_signal("chirp", SR, seconds)
 
 
-def vibrato_with_bursts(seconds=1.0, sr=SR, seed=0):
-    """Five-harmonic tone at 440 Hz with a 5 Hz, +-20 Hz vibrato, plus two 60 ms white-noise bursts."""
-    t = np.arange(int(seconds * sr)) / sr
-    ph = 2 * np.pi * (440 * t - 20 / (2 * np.pi * 5) * np.cos(2 * np.pi * 5 * t))
-    x = sum(np.sin(k * ph) / k for k in range(1, 6))
-    rng = np.random.default_rng(seed)
-    for start in (0.3, 0.7):
-        m = (t > start) & (t < start + 0.06)
-        x[m] += 0.5 * rng.normal(size=m.sum())
-    return x
+def vibrato_with_bursts(seconds=1.0):
+    """Five-harmonic tone with vibrato plus white-noise bursts."""
+    return phase.synthetic_signal("vibrato_bursts", SR, seconds)
 
 
 # ---------------------------------------------------------------- STFT convention
@@ -165,6 +157,11 @@ def test_bad_input_is_named(S, kwargs, err, match):
         phase.retrieve(S, **kwargs)
 
 
+def test_synthetic_signal_rejects_unknown_kind():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        phase.synthetic_signal("opera")
+
+
 def test_istft_and_stft_reject_wrong_shapes():
     with pytest.raises(ValueError, match="x must be a 1-D signal"):
         phase.stft(np.ones((10, 2)), 8, 2)
@@ -175,7 +172,7 @@ def test_istft_and_stft_reject_wrong_shapes():
 # ---------------------------------------------------------------- command line
 
 def test_cli_phase_rebuilds_wav(tmp_path):
-    x = 0.5 * chirp()
+    x = chirp()
     src, out, fig = tmp_path / "in.wav", tmp_path / "out.wav", tmp_path / "fig.png"
     wavfile.write(src, SR, np.round(x * 32767).astype(np.int16))
     res = CliRunner().invoke(app, ["sciml", "phase", str(src), "--out", str(out), "--n-fft", "256",
