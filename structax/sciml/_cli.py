@@ -8,7 +8,7 @@ import typer
 __all__ = ["register"]
 
 # Modules under structax.sciml that define ``_cli.register(app)``; each owns its own commands.
-_COMMAND_MODULES: tuple[str, ...] = ("phase", "vmc")
+_COMMAND_MODULES: tuple[str, ...] = ("phase", "vmc", "pde", "uniform")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,55 @@
+"""CLI command of structax.sciml.uniform: ``uniform``."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+__all__ = ["register"]
+
+
+def _ints(text: str, option: str) -> list[int]:
+    try:
+        return [int(float(v)) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated integers, got {text!r}", param_hint=option) from None
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``uniform`` command to the ``structax sciml`` group."""
+
+    @app.command("uniform")
+    def uniform_cmd(out: Path = typer.Option(..., "--out", help="folder for uniform.csv, uniform.md, uniform.png"),
+                    dims: str = typer.Option("1,3", "--dims", help="input dimensions of the teachers"),
+                    sizes: str = typer.Option("100,316,1000,3162,10000,31623,100000", "--sizes",
+                                              help="training sample sizes"),
+                    seeds: int = typer.Option(3, "--seeds", help="teachers per dimension"),
+                    steps: int = typer.Option(4000, "--steps", help="Adam steps per student"),
+                    depth: int = typer.Option(5, "--depth"), width: int = typer.Option(32, "--width"),
+                    seed: int = typer.Option(0, "--seed"),
+                    quiet: bool = typer.Option(False, "--quiet", help="no progress bar")) -> None:
+        """Students learn random ReLU teachers from n samples; write L2 and L∞ errors against n (table and
+        log–log figure), as in Berner, Grohs & Voigtlaender (ICLR 2023)."""
+        from ._study import fit_rates, plot_study, uniform_study
+
+        t0, w0 = time.process_time(), time.perf_counter()
+        try:
+            df = uniform_study(dims=_ints(dims, "--dims"), sample_sizes=_ints(sizes, "--sizes"), n_seeds=seeds,
+                               depth=depth, width=width, n_steps=steps, seed=seed, progress=not quiet and "auto")
+        except ValueError as err:
+            typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1)
+        out.mkdir(parents=True, exist_ok=True)
+        df.to_csv(out / "uniform.csv", index=False)
+        table = df.groupby(["dim", "n"])[["l2", "linf"]].median().reset_index()
+        rates = fit_rates(df)
+        lines = ["| d | n | L2 error (median) | L∞ error (median) |", "|---|---|---|---|"]
+        lines += [f"| {r.dim} | {r.n} | {r.l2:.2e} | {r.linf:.2e} |" for r in table.itertuples()]
+        lines += ["", "| d | L2 slope in n | L∞ slope in n |", "|---|---|---|"]
+        lines += [f"| {r.dim} | {r.l2_rate:.2f} | {r.linf_rate:.2f} |" for r in rates.itertuples()]
+        (out / "uniform.md").write_text("\n".join(lines) + "\n")
+        plot_study(df, out / "uniform.png")
+        typer.echo("\n".join(lines))
+        typer.echo(f"\nwrote {out / 'uniform.csv'}, {out / 'uniform.md'}, {out / 'uniform.png'} "
+                   f"({time.process_time() - t0:.0f} CPU-s, {time.perf_counter() - w0:.0f} s wall)")

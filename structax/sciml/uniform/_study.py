@@ -1,0 +1,291 @@
+"""The uniform-accuracy experiment of Berner, Grohs & Voigtlaender (ICLR 2023): students learn a random
+ReLU teacher from n samples; the L2 error falls with n, the L∞ error far more slowly."""
+from __future__ import annotations
+
+import sys
+import time
+from functools import partial
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["teacher_network", "relu_network", "train_student", "l2_error", "linf_error", "uniform_study",
+           "plot_study", "fit_rates"]
+
+DEFAULT_SIZES = (100, 316, 1000, 3162, 10_000, 31_623, 100_000)
+
+
+def _check_int(fn: str, name: str, value, low: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{fn}: {name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def relu_network(params, x: jax.Array) -> jax.Array:
+    """Evaluate a ReLU network ``[(W, b), ...]`` at ``x`` of shape ``(..., dim)``; returns shape ``(...)``."""
+    for w, b in params[:-1]:
+        x = jax.nn.relu(x @ w + b)
+    w, b = params[-1]
+    return (x @ w + b)[..., 0]
+
+
+def _init(key, dim: int, depth: int, width: int, dtype):
+    """He-normal weights, small random biases (so the kinks of a teacher fall inside the domain)."""
+    sizes = [dim] + [width] * (depth - 1) + [1]
+    params = []
+    for k, n_in, n_out in zip(jax.random.split(key, depth), sizes[:-1], sizes[1:]):
+        kw, kb = jax.random.split(k)
+        params.append((jnp.sqrt(2.0 / n_in).astype(dtype) * jax.random.normal(kw, (n_in, n_out), dtype),
+                       0.1 * jax.random.normal(kb, (n_out,), dtype)))
+    return params
+
+
+def teacher_network(key: jax.Array, dim: int, depth: int = 5, width: int = 32, dtype=jnp.float32):
+    """A random ReLU network on :math:`[-1, 1]^d` with ``depth`` layers of weights, ``width`` neurons
+    per hidden layer, rescaled to mean 0 and standard deviation 1 over the cube.
+
+    Examples
+    --------
+    >>> import jax, numpy as np
+    >>> from structax.sciml import uniform
+    >>> t = uniform.teacher_network(jax.random.key(0), dim=3)
+    >>> y = uniform.relu_network(t, jax.random.uniform(jax.random.key(1), (20000, 3), minval=-1, maxval=1))
+    >>> bool(abs(float(y.mean())) < 0.05 and abs(float(y.std()) - 1) < 0.05)
+    True
+    """
+    dim = _check_int("teacher_network", "dim", dim)
+    depth = _check_int("teacher_network", "depth", depth, 2)
+    width = _check_int("teacher_network", "width", width)
+    k_init, k_norm = jax.random.split(key)
+    params = _init(k_init, dim, depth, width, dtype)
+    y = relu_network(params, jax.random.uniform(k_norm, (65536, dim), dtype, -1.0, 1.0))
+    mean, std = jnp.mean(y), jnp.std(y)
+    std = jnp.where(std > 0, std, 1.0)
+    w, b = params[-1]
+    params[-1] = (w / std, (b - mean) / std)
+    return params
+
+
+@partial(jax.jit, static_argnames=("depth", "width", "n_steps", "batch_size"))
+def _train(key, x, y, lr, *, depth, width, n_steps, batch_size):
+    import optax
+
+    k_init, k_steps = jax.random.split(key)
+    params = _init(k_init, x.shape[1], depth, width, x.dtype)
+    opt = optax.adam(optax.cosine_decay_schedule(lr, n_steps, alpha=1e-2))
+    state = opt.init(params)
+
+    def loss(p, idx):
+        return jnp.mean((relu_network(p, x[idx]) - y[idx]) ** 2)
+
+    def step(carry, k):
+        p, s = carry
+        idx = jax.random.randint(k, (batch_size,), 0, x.shape[0])
+        g = jax.grad(loss)(p, idx)
+        u, s = opt.update(g, s, p)
+        return (jax.tree_util.tree_map(jnp.add, p, u), s), None
+
+    (params, _), _ = jax.lax.scan(step, (params, state), jax.random.split(k_steps, n_steps))
+    return params
+
+
+def train_student(key: jax.Array, x, y, *, depth: int = 5, width: int = 32, n_steps: int = 4000,
+                  batch_size: int = 256, learning_rate: float = 3e-3):
+    """Train a ReLU network on samples ``(x, y)`` (least squares, Adam with cosine decay, minibatches drawn
+    with replacement). ``x`` has shape ``(n, dim)``, ``y`` shape ``(n,)``; returns the weights.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from structax.sciml import uniform
+    >>> x = jnp.linspace(-1, 1, 200)[:, None]
+    >>> s = uniform.train_student(jax.random.key(0), x, jnp.abs(x[:, 0]), n_steps=1500)
+    >>> bool(jnp.max(jnp.abs(uniform.relu_network(s, x) - jnp.abs(x[:, 0]))) < 0.05)
+    True
+    """
+    x = jnp.asarray(x)
+    y = jnp.asarray(y)
+    if x.ndim != 2:
+        raise ValueError(f"train_student: x must have shape (n, dim), got shape {x.shape}")
+    if y.shape != (x.shape[0],):
+        raise ValueError(f"train_student: y must have shape (n,) = ({x.shape[0]},), got shape {y.shape}")
+    n_steps = _check_int("train_student", "n_steps", n_steps)
+    batch_size = _check_int("train_student", "batch_size", batch_size)
+    return _train(key, x, y.astype(x.dtype), learning_rate, depth=_check_int("train_student", "depth", depth, 2),
+                  width=_check_int("train_student", "width", width), n_steps=n_steps,
+                  batch_size=min(batch_size, x.shape[0]))
+
+
+def l2_error(student, teacher, dim: int, key: jax.Array, n_points: int = 100_000) -> float:
+    """Monte Carlo :math:`\\|s - t\\|_{L^2}` under the uniform distribution on :math:`[-1, 1]^d`."""
+    x = jax.random.uniform(key, (n_points, dim), jnp.float32, -1.0, 1.0)
+    return float(jnp.sqrt(jnp.mean((relu_network(student, x) - relu_network(teacher, x)) ** 2)))
+
+
+def _grid(dim: int, n_points: int) -> np.ndarray:
+    m = max(2, int(round(n_points ** (1.0 / dim))))
+    axes = [np.linspace(-1.0, 1.0, m, dtype=np.float32)] * dim
+    return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, dim)
+
+
+def linf_error(student, teacher, dim: int, *, grid_points: int = 2 ** 18, n_starts: int = 64,
+               n_ascent: int = 300, step: float = 1e-2, key: jax.Array | None = None) -> tuple[float, np.ndarray]:
+    """Estimate :math:`\\|s - t\\|_{L^\\infty([-1, 1]^d)}`: the maximum over a dense grid, then projected
+    signed-gradient ascent on :math:`|s - t|` from the ``n_starts`` worst grid points and as many random
+    points. Returns the largest error found and where (a lower bound of the true sup-norm, and a tight one
+    in low dimension).
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from structax.sciml import uniform
+    >>> t = [(jnp.ones((1, 1)), jnp.zeros(1)), (jnp.ones((1, 1)), jnp.zeros(1))]   # relu(x)
+    >>> s = [(jnp.ones((1, 1)), jnp.zeros(1)), (jnp.zeros((1, 1)), jnp.zeros(1))]  # 0
+    >>> err, where = uniform.linf_error(s, t, dim=1, grid_points=11)
+    >>> round(err, 6), where.tolist()
+    (1.0, [1.0])
+    """
+    key = jax.random.key(0) if key is None else key
+
+    def gap(x):
+        return jnp.abs(relu_network(student, x) - relu_network(teacher, x))
+
+    grid = _grid(dim, grid_points)
+    errs = np.concatenate([np.asarray(gap(jnp.asarray(c))) for c in np.array_split(grid, max(1, len(grid) // 65536))])
+    worst = grid[np.argsort(errs)[-n_starts:]]
+    starts = jnp.concatenate([jnp.asarray(worst),
+                              jax.random.uniform(key, (n_starts, dim), jnp.float32, -1.0, 1.0)])
+    grad = jax.vmap(jax.grad(lambda x: gap(x[None])[0]))
+
+    def ascend(x, k):
+        lr = step * (1.0 - k / n_ascent)  # decaying step: lands on the kinks of the piecewise linear gap
+        return jnp.clip(x + lr * jnp.sign(grad(x)), -1.0, 1.0), None
+
+    ends, _ = jax.lax.scan(ascend, starts, jnp.arange(n_ascent, dtype=jnp.float32))
+    cand = jnp.concatenate([starts, ends])
+    e = np.asarray(gap(cand))
+    i = int(np.argmax(e))
+    best, where = float(e[i]), np.asarray(cand[i])
+    if errs.max() > best:
+        best, where = float(errs.max()), grid[int(np.argmax(errs))]
+    return best, where
+
+
+def uniform_study(dims: Sequence[int] = (1, 3), sample_sizes: Sequence[int] = DEFAULT_SIZES, n_seeds: int = 3,
+                  *, depth: int = 5, width: int = 32, n_steps: int = 4000, batch_size: int = 256,
+                  learning_rate: float = 3e-3, noise: float = 0.0, seed: int = 0, progress: bool | str = "auto"):
+    """Run the experiment: for each input dimension, ``n_seeds`` random teachers; for each sample size n a
+    student (same architecture) is trained on n uniform samples of its teacher, and its L2 and L∞ errors
+    are measured (:func:`l2_error`, :func:`linf_error`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (dim, n, seed): ``dim, n, seed, l2, linf, train_cpu_s``.
+
+    Examples
+    --------
+    >>> from structax.sciml import uniform
+    >>> df = uniform.uniform_study(dims=(1,), sample_sizes=(50, 2000), n_seeds=1, n_steps=800, progress=False)
+    >>> df[["dim", "n"]].values.tolist()
+    [[1, 50], [1, 2000]]
+    >>> bool(df.l2.iloc[1] < df.l2.iloc[0])
+    True
+    """
+    import pandas as pd
+
+    dims = [_check_int("uniform_study", "dims", d) for d in dims]
+    sizes = [_check_int("uniform_study", "sample_sizes", int(n) if isinstance(n, float) and n == int(n) else n)
+             for n in sample_sizes]
+    n_seeds = _check_int("uniform_study", "n_seeds", n_seeds)
+    if not np.isfinite(noise) or noise < 0:
+        raise ValueError(f"uniform_study: noise must be a non-negative number, got {noise!r}")
+    total = len(dims) * len(sizes) * n_seeds
+    bar = None
+    if progress is True or (progress and sys.stderr.isatty()):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn("[bold]uniform accuracy[/] {task.fields[status]}"), BarColumn(),
+                       MofNCompleteColumn(), TimeElapsedColumn(), transient=True)
+        task = bar.add_task("", total=total, status="")
+        bar.start()
+    rows = []
+    try:
+        for d in dims:
+            for s in range(n_seeds):
+                k_teacher, k_data, k_student, k_eval = jax.random.split(jax.random.fold_in(jax.random.key(seed),
+                                                                                           1000 * d + s), 4)
+                teacher = teacher_network(k_teacher, d, depth, width)
+                for n in sizes:
+                    kx, kn = jax.random.split(jax.random.fold_in(k_data, n))
+                    x = jax.random.uniform(kx, (n, d), jnp.float32, -1.0, 1.0)
+                    y = relu_network(teacher, x) + noise * jax.random.normal(kn, (n,), jnp.float32)
+                    t0 = time.process_time()
+                    student = train_student(jax.random.fold_in(k_student, n), x, y, depth=depth, width=width,
+                                            n_steps=n_steps, batch_size=batch_size, learning_rate=learning_rate)
+                    jax.block_until_ready(student)
+                    cpu = time.process_time() - t0
+                    l2 = l2_error(student, teacher, d, k_eval)
+                    linf, _ = linf_error(student, teacher, d, key=k_eval)
+                    rows.append(dict(dim=d, n=n, seed=s, l2=l2, linf=linf, train_cpu_s=cpu))
+                    if bar is not None:
+                        bar.update(task, advance=1, status=f"d={d} n={n} seed={s}: L2 {l2:.2e}, Linf {linf:.2e}")
+    finally:
+        if bar is not None:
+            bar.stop()
+    return pd.DataFrame(rows)
+
+
+def fit_rates(df) -> "pd.DataFrame":  # noqa: F821
+    """Least-squares slopes of log error against log n, per input dimension (columns ``l2_rate``,
+    ``linf_rate``): error ≈ C n^rate."""
+    import pandas as pd
+
+    out = []
+    for d, g in df.groupby("dim"):
+        ln = np.log(g.n.to_numpy(float))
+        out.append(dict(dim=d, l2_rate=np.polyfit(ln, np.log(g.l2), 1)[0],
+                        linf_rate=np.polyfit(ln, np.log(g.linf), 1)[0]))
+    return pd.DataFrame(out)
+
+
+def plot_study(df, path=None):
+    """Log–log plot of the L2 and L∞ errors against the sample size, one panel per input dimension
+    (median over teachers, with the range as a band). Returns the figure; saves it if ``path`` is given.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from structax.sciml import uniform
+    >>> df = pd.DataFrame(dict(dim=[1, 1], n=[100, 1000], seed=[0, 0], l2=[0.1, 0.01], linf=[0.5, 0.3]))
+    >>> len(uniform.plot_study(df).axes)
+    1
+    """
+    import matplotlib
+
+    if path is not None:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dims = sorted(df.dim.unique())
+    fig, axes = plt.subplots(1, len(dims), figsize=(5 * len(dims), 4), squeeze=False)
+    for ax, d in zip(axes[0], dims):
+        g = df[df.dim == d].groupby("n")
+        n = np.asarray(sorted(df[df.dim == d].n.unique()), float)
+        for col, label, color in (("l2", "$L^2$ error", "C0"), ("linf", r"$L^\infty$ error", "C3")):
+            ax.plot(n, g[col].median().to_numpy(), "o-", color=color, label=label)
+            ax.fill_between(n, g[col].min().to_numpy(), g[col].max().to_numpy(), color=color, alpha=0.2)
+        ax.plot(n, g["l2"].median().iloc[0] * (n / n[0]) ** -0.5, "k:", lw=1, label=r"$n^{-1/2}$")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("training samples n")
+        ax.set_ylabel("error of the student")
+        ax.set_title(f"teacher: ReLU net, input dimension {d}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
