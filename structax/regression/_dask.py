@@ -197,6 +197,14 @@ class _PartitionBuilder:
                 part = cols._frame
         from ._model import _binary_response
 
+        # pad with zero-weight copies of the first row to a bucketed length, so partitions of different
+        # lengths share the compiled per-row kernels (a row of weight 0 adds nothing anywhere)
+        n = len(part)
+        pad = _padded_size(n) - n
+        if pad:
+            part = pd.concat([part, part.iloc[np.zeros(pad, dtype=np.intp)]], ignore_index=True)
+            cols = Columns(part)
+        weights = np.concatenate([np.ones(n), np.zeros(pad)])
         y = cols.numeric(self.response, "(response)") if not cols.is_factor(self.response, "(response)") \
             else _binary_response(cols, self.response)
         y = np.asarray(self.family.check_response(y), dtype=float)
@@ -213,7 +221,7 @@ class _PartitionBuilder:
                 else:
                     blocks.append(term.block(cols))
         offsets = np.stack([d.offset(cols) for d in self.designs])
-        return dataclasses.replace(self.template, y=y, weights=None, blocks=blocks, offsets=offsets,
+        return dataclasses.replace(self.template, y=y, weights=weights, blocks=blocks, offsets=offsets,
                                    _gram_cache={})
 
 
@@ -223,31 +231,6 @@ def _padded_size(n: int) -> int:
         return 1024
     e = max(int(math.log2(n)) - 3, 0)
     return int(math.ceil(n / 2**e) * 2**e)
-
-
-def _padded_derivatives(problem: Problem, beta: np.ndarray):
-    """``problem.derivatives`` with the per-row kernel run on zero-weight padded rows (one compiled
-    kernel for partitions of similar size instead of one per length)."""
-    n = len(problem.y)
-    size = _padded_size(n)
-    eta = problem.eta(beta)
-    pad = size - n
-    y = np.concatenate([problem.y, np.full(pad, problem.y[0])])
-    eta = np.concatenate([eta, np.repeat(eta[:, :1], pad, axis=1)], axis=1)
-    w = np.concatenate([problem._w(), np.zeros(pad)])
-    ll_rows, g, nh = problem.row_derivatives(y, eta, w)
-    g, nh = np.asarray(g)[:, :n], np.asarray(nh)[:, :, :n]
-    return float(np.sum(np.asarray(ll_rows)[:n])), problem.gradient(g), problem.hessian(nh)
-
-
-def _padded_loglik(problem: Problem, beta: np.ndarray) -> float:
-    n = len(problem.y)
-    pad = _padded_size(n) - n
-    eta = problem.eta(beta)
-    y = np.concatenate([problem.y, np.full(pad, problem.y[0])])
-    eta = np.concatenate([eta, np.repeat(eta[:, :1], pad, axis=1)], axis=1)
-    w = np.concatenate([problem._w(), np.zeros(pad)])
-    return float(np.sum(np.asarray(problem.row_loglik(y, eta, w))[:n]))
 
 
 def _sum(results):
@@ -281,10 +264,14 @@ class DaskProblem(Problem):
         return _sum(dask.compute(*[dask.delayed(task)(p) for p in self.frame.to_delayed()]))
 
     def derivatives(self, beta: np.ndarray):
-        return self._map(lambda p: _padded_derivatives(p, beta))
+        return self._map(lambda p: p.derivatives(beta))
 
     def loglik(self, beta: np.ndarray) -> float:
-        return self._map(lambda p: _padded_loglik(p, beta))
+        return self._map(lambda p: p.loglik(beta))
+
+    def hessian_derivative_traces(self, beta: np.ndarray, directions: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """See :meth:`Problem.hessian_derivative_traces`; one pass, the traces add over partitions."""
+        return self._map(lambda p: p.hessian_derivative_traces(beta, directions, v))
 
     def sufficient_statistics(self) -> GaussianProblem:
         """The Gaussian model's ``XᵀX, Xᵀy, yᵀy, Σw`` in one pass (additive over partitions; kept)."""
