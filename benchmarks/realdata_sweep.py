@@ -289,6 +289,9 @@ def main(argv=None) -> None:
     ap.add_argument("--rerender", action="store_true",
                     help="no fits: re-read <out>/realdata_sweep.json, refresh mgcv's columns from the fixtures, "
                          "rewrite the tables")
+    ap.add_argument("--update", action="store_true",
+                    help="keep the rows of <out>/realdata_sweep.json that this run does not redo (re-run a few "
+                         "cases and still get the whole table)")
     ap.add_argument("--worker", nargs=4, metavar=("CASE", "SEED", "CONSTANT", "RESULT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -321,9 +324,19 @@ def main(argv=None) -> None:
                 f"{load:.1f} at the end; per-fit limit {args.timeout:g} s (subprocess, import included). "
                 "mgcv: tests/fixtures/mgcv_real (mgcv 1.8-41, method REML, same training rows).")
 
+    kept = []
+    if args.update and (args.out / "realdata_sweep.json").exists():
+        redo = {(n, s) for n in names for s in seeds}
+        kept = [r for r in json.loads((args.out / "realdata_sweep.json").read_text())
+                if (r["case"], r["seed"]) not in redo]
+
+    def merged(rows):
+        order = {name: i for i, name in enumerate(CASES)}
+        return sorted(kept + rows, key=lambda r: (order.get(r["case"], len(order)), r["seed"]))
+
     rows = sweep(names, seeds, args.timeout, not args.no_constant,
-                 on_row=lambda rows: _write(rows, header(rows), args.out))
-    print(_write(rows, header(rows), args.out))
+                 on_row=lambda rows: _write(merged(rows), header(merged(rows)), args.out))
+    print(_write(merged(rows), header(merged(rows)), args.out))
 
 
 def _write(rows: list[dict], header: str, out: Path) -> str:
