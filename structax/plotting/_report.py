@@ -1,4 +1,5 @@
-"""A fitted model's report folder: summary text, effect/quantile/PIT figures, predictions, index page."""
+"""A fitted model's report folder: summary text, effect/quantile/calibration figures, the numbers behind
+them, predictions and an index page."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,14 +7,34 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._effects import _pyplot, plot_effects, plot_pit, plot_quantiles
+from ._conditional import _frame, calibration, conditional_quantiles, smooth_covariates, typical_values
+from ._effects import _fmt, _pyplot, plot_calibration, plot_effects, plot_quantiles
 
 __all__ = ["write_report"]
 
 
 def write_report(model, data: pd.DataFrame, out: str | Path, title: str = "structax fit") -> Path:
-    """Write ``summary.txt``, ``effects.png``, ``quantiles.png``, ``pit.png``, ``predictions.csv`` and
-    ``report.md`` (linking them) to ``out``; returns the path of ``report.md``.
+    """Write a report folder for a fitted model; returns the path of its ``report.md``.
+
+    Files: ``summary.txt``; ``effects.png`` (partial effects with 95% bands and rugs, factor and linear
+    effects with intervals); ``quantiles.png`` (conditional predictive quantiles along each smooth's
+    covariate, other covariates at typical values) and its numbers ``quantiles.csv``; ``pit.png``
+    (calibration: interval coverage, PIT histogram and QQ plot) and its numbers ``calibration.csv``;
+    ``predictions.csv`` (per-row parameters, mean and 90% interval); ``report.md`` linking them all.
+
+    Parameters
+    ----------
+    model : structax.regression.Model
+        A fitted model.
+    data : pandas.DataFrame
+        The training data.
+    out : str or pathlib.Path
+        Folder, created if needed.
+    title : str, default="structax fit"
+
+    Returns
+    -------
+    pathlib.Path
 
     Examples
     --------
@@ -25,49 +46,60 @@ def write_report(model, data: pd.DataFrame, out: str | Path, title: str = "struc
     'report.md'
     """
     plt = _pyplot()
+    data = _frame(data)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary = model.summary()
     (out / "summary.txt").write_text(str(summary) + "\n")
     figures = []
-    if any(t.kind in ("smooth", "tensor", "random") for _, t, _ in model._term_slices()):
-        fig = plot_effects(model)
-        fig.savefig(out / "effects.png", dpi=110)
+
+    def save(fig, name, caption):
+        fig.savefig(out / name, dpi=110)
         plt.close(fig)
-        figures.append(("Partial effects with 95% bands", "effects.png"))
-    covariate = _main_covariate(model, data)
-    if covariate is not None:
-        fig = plot_quantiles(model, data, covariate)
-        fig.savefig(out / "quantiles.png", dpi=110)
-        plt.close(fig)
-        figures.append((f"Predictive quantiles against {covariate}", "quantiles.png"))
-    fig = plot_pit(model, data)
-    fig.savefig(out / "pit.png", dpi=110)
-    plt.close(fig)
-    figures.append(("Calibration: probability integral transform", "pit.png"))
+        figures.append((caption, name))
+
+    try:
+        save(plot_effects(model, data), "effects.png",
+             "Partial effects with 95% bands (rug: observed values); parametric effects with 95% intervals")
+    except ValueError:  # intercept-only model: nothing to draw
+        pass
+    typical = typical_values(model, data)
+    covariates = smooth_covariates(model)
+    if covariates:
+        save(plot_quantiles(model, data, covariates), "quantiles.png",
+             "Conditional predictive quantiles along each covariate, the others at typical values")
+        pd.concat([conditional_quantiles(model, data, c).assign(along=c) for c in covariates],
+                  ignore_index=True).to_csv(out / "quantiles.csv", index=False)
+    cal = calibration(model, data)
+    cal.to_csv(out / "calibration.csv", index=False)
+    save(plot_calibration(model, data), "pit.png",
+         "Calibration: coverage of central predictive intervals, PIT histogram and QQ plot")
     pred = model.predict(data)
     pred.insert(0, "mean", model.mean(data))
     dist = model.distribution(data)
     lo, hi = dist.interval(0.9)
     pred["q05"], pred["q95"] = lo, hi
     pred.to_csv(out / "predictions.csv", index=False)
-    y = data[model.response_].to_numpy(dtype=float)
-    coverage = float(np.mean((y >= lo) & (y <= hi)))
-    crps = float(np.mean(dist.crps(y)))
+    from ._conditional import _response
+
+    y = _response(model, data)
+    ok = np.isfinite(lo) & np.isfinite(y)
+    coverage = float(np.mean((y[ok] >= lo[ok]) & (y[ok] <= hi[ok])))
+    crps = float(np.nanmean(dist.crps(y)))
+    worst = cal.iloc[int(np.argmax(np.abs(cal["coverage"] - cal["level"])))]
     lines = [f"# {title}", "", "```", str(summary), "```", "",
-             f"In-sample 90% predictive-interval coverage: {coverage:.3f}; mean CRPS: {crps:.4g}.", ""]
+             f"In-sample 90% predictive-interval coverage: {coverage:.3f}; mean CRPS: {crps:.4g}.",
+             f"Largest coverage gap over central intervals of level 0.1..0.9: {worst['coverage']:.3f} at "
+             f"level {worst['level']:.1f} (95% band of a calibrated model: {worst['band_lo']:.3f}..."
+             f"{worst['band_hi']:.3f}); all levels in `calibration.csv`.", ""]
+    if covariates:
+        lines += ["Typical values at which the other covariates are held in the quantile curves "
+                  "(median; most frequent level for factors): "
+                  + ", ".join(f"{k} = {_fmt(v)}" for k, v in typical.items()) + ".", ""]
     for caption, name in figures:
         lines += [f"## {caption}", "", f"![{caption}]({name})", ""]
-    lines += ["Per-row parameters, mean and 90% interval: `predictions.csv`."]
+    lines += ["Per-row parameters, mean and 90% interval: `predictions.csv`."
+              + (" Quantile curves: `quantiles.csv`." if covariates else "")]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def _main_covariate(model, data):
-    for _, term, _ in model._term_slices():
-        margins = term.plot_info.get("margins", [])
-        if len(margins) == 1:
-            return margins[0].name
-    numeric = [c for c in data.columns if c != model.response_ and pd.api.types.is_numeric_dtype(data[c])]
-    return numeric[0] if numeric else None
