@@ -9,6 +9,7 @@ coefficients that Newton, minibatch optimizers and MCMC can share.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
@@ -16,10 +17,11 @@ from typing import Callable, NamedTuple
 import numpy as np
 import scipy.linalg as sla
 
-from ..smooth._block import Block, crossprod
+from ..smooth._block import Block, GramPlan
 
 __all__ = ["Penalty", "Problem", "GaussianProblem", "FitResult", "make_row_derivatives", "inner_fit",
-           "initial_lambda", "select_smoothing", "build_log_posterior"]
+           "initial_lambda", "select_smoothing", "build_log_posterior", "FitInfo",
+           "hessian_derivatives", "make_hessian_jvp"]
 
 
 class Penalty(NamedTuple):
@@ -67,6 +69,8 @@ class Problem:
     n_params: int
     row_derivatives: Callable  # (y, eta (K,n), w) -> (ll_rows (n,), grad (K,n), neg_hess (K,K,n))
     row_loglik: Callable  # (y, eta (K,n), w) -> ll_rows (n,)
+    # (y, eta, w, deta (J,K,n)) -> d neg_hess (J,K,K,n): the per-row Hessian's change along deta
+    row_hessian_jvp: Callable | None = None
     _gram_cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -126,18 +130,10 @@ class Problem:
         if dense is not None:
             xwx = dense[k].T @ (dense[l] if w is None else dense[l] * w[:, None])
         else:
-            spans = self._param_spans()
-            xwx = np.zeros((spans[k].stop - spans[k].start, spans[l].stop - spans[l].start))
-            for a, (ba, ka, ca) in enumerate(zip(self.blocks, self.block_param, self.block_cols)):
-                for b, (bb, kb, cb) in enumerate(zip(self.blocks, self.block_param, self.block_cols)):
-                    if ka != k or kb != l or (k == l and b < a):
-                        continue
-                    part = crossprod(ba, bb, w)
-                    ra = slice(ca.start - spans[k].start, ca.stop - spans[k].start)
-                    rb = slice(cb.start - spans[l].start, cb.stop - spans[l].start)
-                    xwx[ra, rb] = part
-                    if k == l and a != b:
-                        xwx[rb, ra] = part.T
+            if "plan" not in self._gram_cache:
+                self._gram_cache["plan"] = GramPlan(self.blocks)
+            members = [[j for j, kk in enumerate(self.block_param) if kk == q] for q in (k, l)]
+            xwx = self._gram_cache["plan"].gram(members[0], members[1], w)
         if w is None:
             self._gram_cache[("gram", k, l)] = xwx
         return scale * xwx
@@ -165,6 +161,49 @@ class Problem:
         ll_rows, g, nh = self.row_derivatives(self.y, self.eta(beta), self._w())
         return float(np.sum(ll_rows)), self.gradient(np.asarray(g)), self.hessian(np.asarray(nh))
 
+    def hessian_derivative_traces(self, beta: np.ndarray, directions: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """``tr(V · dH[d_j])`` for each row ``d_j`` of ``directions`` (J × p), where ``dH[d]`` is the change
+        of ``H = XᵀWX`` when β moves along d (the LAML gradient needs only these traces, with V = (H+S)⁻¹).
+
+        ``tr(V Xᵀ dW X) = Σ_r Σ_kl dW_kl(r) q_kl(r)`` with ``q_kl(r) = x_k(r)ᵀ V_kl x_l(r)``: the per-row
+        quadratic forms come from one table per pair of blocks, so all J traces cost about one ``XᵀWX``
+        instead of J of them.
+
+        Examples
+        --------
+        >>> import numpy as np, structax as sx
+        >>> from structax.regression import _model
+        >>> rng = np.random.default_rng(0); x = rng.uniform(size=500)
+        >>> m = sx.Model("y ~ s(x, k=8)", family="poisson", progress=False).fit(
+        ...     {"x": x, "y": rng.poisson(np.exp(np.sin(3 * x)))})
+        >>> p, b = m._problem, m.coef_
+        >>> d, v = rng.normal(size=(2, len(b))), np.linalg.inv(m.result_.hessian + m.penalty_matrix_)
+        >>> eta = p.eta(b); deta = np.stack([p.eta(dj) - p.offsets for dj in d])
+        >>> dh = np.asarray(p.row_hessian_jvp(p.y, eta, p._w(), deta))
+        >>> direct = [np.sum(v * p.hessian(dh[j]).T) for j in range(2)]
+        >>> bool(np.allclose(p.hessian_derivative_traces(b, d, v), direct))
+        True
+        """
+        eta = self.eta(beta)
+        deta = np.zeros((len(directions), self.n_params, len(self.y)))
+        for block, k, cols in zip(self.blocks, self.block_param, self.block_cols):
+            deta[:, k, :] += np.asarray(block.dot(directions[:, cols].T)).T
+        dw = np.asarray(self.row_hessian_jvp(self.y, eta, self._w(), deta))  # (J, K, K, n)
+        if "plan" not in self._gram_cache:
+            self._gram_cache["plan"] = GramPlan(self.blocks)
+        plan = self._gram_cache["plan"]
+        q = {}  # (k, l) with k <= l: Σ over block pairs of the per-row quadratic forms
+        blocks = list(zip(self.block_param, self.block_cols))
+        for a, (ka, ca) in enumerate(blocks):
+            for b, (kb, cb) in enumerate(blocks):
+                if b < a:
+                    continue
+                key = (min(ka, kb), max(ka, kb))
+                # (a, b) and (b, a) give the same form (V symmetric), so off-diagonal pairs count twice
+                part = plan.quad_rows(a, b, v[ca, cb]) * (1.0 if a == b else 2.0)
+                q[key] = part if key not in q else q[key] + part
+        return sum(dw[:, k, l, :] @ form for (k, l), form in q.items())
+
 
 @dataclass
 class GaussianProblem:
@@ -185,6 +224,8 @@ class GaussianProblem:
 
     @classmethod
     def from_problem(cls, problem: Problem) -> "GaussianProblem":
+        if hasattr(problem, "sufficient_statistics"):  # rows elsewhere (Dask partitions): one pass there
+            return problem.sufficient_statistics()
         mean_blocks = [j for j, k in enumerate(problem.block_param) if k == 0]
         w = problem.weights
         r = problem.y - problem.offsets[0]
@@ -222,6 +263,18 @@ class GaussianProblem:
         h[p, p] = 2 * rss * inv_var
         return self.loglik(beta), score, h
 
+    def hessian_derivative(self, beta: np.ndarray, direction: np.ndarray) -> np.ndarray:
+        """Change of the negative Hessian of :meth:`derivatives` along ``direction`` (closed form)."""
+        b, inv_var = beta[:-1], np.exp(-2 * beta[-1])
+        db, ds = direction[:-1], direction[-1]
+        resid_x = self.xty - self.gram @ b
+        p = len(b)
+        out = np.empty((p + 1, p + 1))
+        out[:p, :p] = -2 * ds * inv_var * self.gram
+        out[:p, p] = out[p, :p] = (-2 * (self.gram @ db) - 4 * ds * resid_x) * inv_var
+        out[p, p] = (-4 * float(resid_x @ db) - 4 * ds * self._rss(beta)) * inv_var
+        return out
+
 
 def make_row_derivatives(family, links):
     """Jitted per-row log-likelihood, gradient and negative Hessian with respect to the linear predictors.
@@ -249,6 +302,30 @@ def make_row_derivatives(family, links):
         return rows(y, eta, w), g, neg_hess
 
     return jax.jit(derivatives), jax.jit(rows)
+
+
+def make_hessian_jvp(family, links):
+    """Jitted ``(y, eta, w, deta) -> d neg_hess``: for each direction ``deta[j]`` (K × n), the change of
+    every row's negative Hessian with respect to the linear predictors (a forward-mode derivative of
+    the per-row Hessian, i.e. the third derivatives contracted with ``deta[j]``), shape (J, K, K, n)."""
+    import jax
+    import jax.numpy as jnp
+
+    n_params = len(links)
+
+    def total(eta, y, w):
+        theta = [links[k].inverse(eta[k]) for k in range(n_params)]
+        return jnp.sum(w * family.log_prob(y, *theta))
+
+    grad = jax.grad(total)
+
+    def neg_hess(eta, y, w):
+        return jnp.stack([-jax.grad(lambda e, k=k: jnp.sum(grad(e, y, w)[k]))(eta) for k in range(n_params)])
+
+    def along(y, eta, w, deta):
+        return jax.vmap(lambda d: jax.jvp(lambda e: neg_hess(e, y, w), (eta,), (d,))[1])(deta)
+
+    return jax.jit(along)
 
 
 class InnerInfo(NamedTuple):
@@ -331,7 +408,9 @@ def inner_fit(problem: Problem, beta: np.ndarray, lam: np.ndarray, max_iter: int
     """Maximize the penalized log-likelihood for fixed λ by Newton's method with step halving.
 
     Returns the coefficients, an :class:`InnerInfo`, and ``(ll, H, Sλ)`` at the optimum (H the negative
-    Hessian of the log-likelihood, ``Xᵀ W X``).
+    Hessian of the log-likelihood, ``Xᵀ W X``). A start where the objective is not finite, or a Newton
+    step that stays non-finite after 40 halvings, ends the iteration unconverged (never a NaN result
+    reported as converged).
     """
     has_l1 = any(p.l1_scale is not None for p in problem.penalties)
     s_lam = problem.penalty_matrix(lam, beta)
@@ -339,12 +418,16 @@ def inner_fit(problem: Problem, beta: np.ndarray, lam: np.ndarray, max_iter: int
     obj = -ll + problem.penalty_value(lam, beta)
     converged = False
     it = 0
+    if not (np.isfinite(obj) and np.all(np.isfinite(grad)) and np.all(np.isfinite(h))):
+        return beta, InnerInfo(0, False, float("nan")), (ll, h, s_lam)
     for it in range(1, max_iter + 1):
         if has_l1:  # majorize-minimize: re-expand the smoothed L1 at the current coefficients
             s_lam = problem.penalty_matrix(lam, beta)
         score = grad - s_lam @ beta
         step = _solve_psd(h + s_lam, score)
         decrement = float(score @ step)
+        if not np.isfinite(decrement):
+            break
         if decrement < tol * (abs(obj) + 1.0):
             converged = True
             break
@@ -353,11 +436,11 @@ def inner_fit(problem: Problem, beta: np.ndarray, lam: np.ndarray, max_iter: int
             trial = beta + t * step
             ll_t, grad_t, h_t = problem.derivatives(trial)
             obj_t = -ll_t + problem.penalty_value(lam, trial)
-            if np.isfinite(obj_t) and obj_t <= obj + 1e-12 * abs(obj):
+            if np.isfinite(obj_t) and obj_t <= obj + 1e-12 * abs(obj) and np.all(np.isfinite(h_t)):
                 break
             t *= 0.5
-        else:
-            converged = True  # no descent possible: at the optimum to machine precision
+        else:  # no descent along the Newton direction: at the optimum only if the decrement is tiny
+            converged = decrement < 1e-6 * (abs(obj) + 1.0)
             break
         beta, ll, grad, h, old, obj = trial, ll_t, grad_t, h_t, obj, obj_t
         if abs(old - obj) < tol * (abs(obj) + 1.0) and t == 1.0 and decrement < 1e-6 * (abs(obj) + 1):
@@ -366,6 +449,36 @@ def inner_fit(problem: Problem, beta: np.ndarray, lam: np.ndarray, max_iter: int
     if has_l1:
         s_lam = problem.penalty_matrix(lam, beta)
     return beta, InnerInfo(it, converged, obj), (ll, h, s_lam)
+
+
+@dataclass
+class FitInfo:
+    """What happened in :func:`select_smoothing`, for an honest report of every fit.
+
+    ``gradient_norm`` is the largest component of the exact LAML gradient with respect to the free
+    log smoothing parameters (projected: a λ held at a bound and pushing against it does not count);
+    ``step_failures`` counts outer trial steps rejected because the LAML score did not improve or the
+    inner fit failed; ``inner_failures`` counts inner fits that did not converge; ``at_lower_bound`` /
+    ``at_upper_bound`` name the penalties whose λ ended at the bounds of the search (lower: the term is
+    effectively unpenalized; upper: it is shrunk to its penalty's null space, the usual outcome for a
+    term without effect); ``message`` says why the iteration stopped.
+    """
+
+    converged: bool
+    message: str
+    outer_iterations: int
+    inner_iterations: int
+    gradient_norm: float
+    step_failures: int = 0
+    inner_failures: int = 0
+    at_lower_bound: list = field(default_factory=list)
+    at_upper_bound: list = field(default_factory=list)
+    history: list = field(default_factory=list)  # (outer iteration, LAML, gradient norm, λ)
+
+    def as_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out.pop("history")
+        return out
 
 
 @dataclass
@@ -379,11 +492,24 @@ class FitResult:
     hessian: np.ndarray
     loglik: float
     laml: float
-    outer_iterations: int
-    inner_iterations: int
-    converged: bool
+    info: FitInfo
     seconds: float
-    history: list = field(default_factory=list)
+
+    @property
+    def converged(self) -> bool:
+        return self.info.converged
+
+    @property
+    def outer_iterations(self) -> int:
+        return self.info.outer_iterations
+
+    @property
+    def inner_iterations(self) -> int:
+        return self.info.inner_iterations
+
+    @property
+    def history(self) -> list:
+        return self.info.history
 
 
 def _group_pseudo(problem, lam, beta):
@@ -416,13 +542,6 @@ def _group_pseudo(problem, lam, beta):
     return out
 
 
-def _laml(ll, beta, s_lam, hp, groups):
-    sign, logdet = np.linalg.slogdet(hp)
-    logdet = logdet if sign > 0 else np.inf
-    log_pdet_s = sum(g[2] for g in groups.values())
-    return -ll + 0.5 * beta @ s_lam @ beta + 0.5 * logdet - 0.5 * log_pdet_s
-
-
 # λ_j is kept within e^±14 of the value at which its penalty and the data's curvature on the term's
 # columns are equal: beyond that a term is numerically unpenalized or fully shrunk to its null space, and
 # wider ranges only make the log-determinants of tensor terms (several λ on one block) lose precision.
@@ -431,102 +550,247 @@ INITIAL_LAMBDA_RATIO = 1.0
 
 
 def initial_lambda(problem: Problem, beta0: np.ndarray, ratio: float = INITIAL_LAMBDA_RATIO,
-                   hessian: np.ndarray | None = None) -> np.ndarray:
+                   hessian: np.ndarray | None = None, ignore_fixed: bool = False) -> np.ndarray:
     """Start each free λ_j at ``ratio`` times the value where its penalty's trace equals the trace of the
-    data's curvature on the term's columns (user-fixed λ are kept). ``hessian``: the negative Hessian at
-    ``beta0`` when the caller has it already."""
+    data's curvature on the term's columns (user-fixed λ are kept unless ``ignore_fixed``). ``hessian``:
+    the negative Hessian at ``beta0`` when the caller has it already."""
     h = hessian if hessian is not None else problem.derivatives(beta0)[2]
-    return np.array([p.fixed if p.fixed is not None else
-                     ratio * max(np.trace(h[p.cols, p.cols]), 1e-300) / max(np.trace(p.matrix_at(beta0)), 1e-300)
-                     for p in problem.penalties], dtype=float)
+    return np.array([p.fixed if p.fixed is not None and not ignore_fixed else
+                     ratio * _balance_lambda(p, h, beta0) for p in problem.penalties], dtype=float)
+
+
+def _balance_lambda(pen: Penalty, h: np.ndarray, beta: np.ndarray) -> float:
+    return max(np.trace(h[pen.cols, pen.cols]), 1e-300) / max(np.trace(pen.matrix_at(beta)), 1e-300)
+
+
+class _Point(NamedTuple):
+    """The inner fit at one vector of smoothing parameters, with what the outer step needs."""
+
+    lam: np.ndarray
+    beta: np.ndarray
+    ll: float
+    h: np.ndarray
+    s_lam: np.ndarray
+    hp_inv: np.ndarray | None
+    groups: dict
+    laml: float
+    inner: InnerInfo
+    ok: bool
+
+
+def _evaluate(problem, lam, beta_start, max_inner) -> _Point:
+    """Inner fit at ``lam`` and the LAML score ``−ℓ + ½βᵀSβ + ½log|H + S| − ½log|S|₊`` there. The point
+    is not usable (``ok`` False, score +inf) where the inner fit did not converge, something is not
+    finite, or ``H + S`` is not positive definite: there the Laplace approximation is not valid, and the
+    outer iteration must not go there."""
+    beta, inner, (ll, h, s_lam) = inner_fit(problem, beta_start, lam, max_iter=max_inner)
+    groups = _group_pseudo(problem, lam, beta)
+    hp = h + s_lam
+    ok = inner.converged and np.isfinite(ll) and np.all(np.isfinite(hp))
+    laml, hp_inv = np.inf, None
+    if ok:
+        try:
+            chol = sla.cho_factor(hp, lower=True, check_finite=False)
+            logdet = 2 * float(np.sum(np.log(np.diag(chol[0]))))
+            hp_inv = sla.cho_solve(chol, np.eye(len(hp)), check_finite=False)
+            laml = (-ll + 0.5 * beta @ s_lam @ beta + 0.5 * logdet
+                    - 0.5 * sum(g[2] for g in groups.values()))
+        except (np.linalg.LinAlgError, sla.LinAlgError):
+            ok = False
+    ok = ok and bool(np.isfinite(laml))
+    return _Point(lam, beta, ll, h, s_lam, hp_inv, groups, laml if ok else np.inf, inner, ok)
+
+
+def hessian_derivatives(problem, beta: np.ndarray, directions: np.ndarray) -> list[np.ndarray]:
+    """``dH/dβ`` along each row of ``directions`` (J × p): the change of the negative log-likelihood
+    Hessian ``H = Xᵀ W X`` when the coefficients move, from the per-row third derivatives with respect to
+    the linear predictors (a JAX jvp of the per-row Hessian). Needed for the exact LAML gradient of
+    families whose ``W`` depends on β (Wood, Pya & Säfken 2016)."""
+    if isinstance(problem, GaussianProblem):
+        return [problem.hessian_derivative(beta, d) for d in directions]
+    eta = problem.eta(beta)
+    deta = np.zeros((len(directions), problem.n_params, len(problem.y)))
+    for block, k, cols in zip(problem.blocks, problem.block_param, problem.block_cols):
+        deta[:, k, :] += np.asarray(block.dot(directions[:, cols].T)).T
+    dw = np.asarray(problem.row_hessian_jvp(problem.y, eta, problem._w(), deta))
+    return [problem.hessian(dw[j]) for j in range(len(directions))]
+
+
+def _outer_direction(problem, point: _Point, free, df_target):
+    """Exact LAML gradient with respect to log λ, and the step proposed for each coordinate.
+
+    ``dV/dρ_j = ½ λ_j [β̂ᵀS_jβ̂ + tr((H+S)⁻¹S_j) − tr(S⁺S_j)] + ½ tr((H+S)⁻¹ dH/dρ_j)`` with
+    ``dβ̂/dρ_j = −(H+S)⁻¹ λ_j S_j β̂`` (the envelope theorem removes the other β̂ terms). The proposal is
+    the generalized Fellner–Schall step (Wood & Fasiolo 2017) with the exact ``dH/dρ_j`` term moved into
+    its numerator, so its fixed point is the exact stationary point of LAML, not of the approximation
+    that ignores how W changes with β̂; each component has the sign opposite to the gradient's, so the
+    step is a descent direction. Penalties with a ``target_df`` get a Newton step on their edf instead.
+    """
+    pens = problem.penalties
+    lam, beta, hp_inv = point.lam, point.beta, point.hp_inv
+    grad = np.zeros(len(pens))
+    step = np.zeros(len(pens))
+    moving = np.flatnonzero(free)
+    s_beta = {j: lam[j] * _embed(pens[j], pens[j].matrix_at(beta) @ beta[pens[j].cols], len(beta))
+              for j in moving}
+    dh = dict(zip(moving, hessian_derivatives(problem, beta, np.array([-hp_inv @ s_beta[j] for j in moving]))
+                  if len(moving) else []))
+    for j, pen in enumerate(pens):
+        c = pen.cols
+        sj = pen.matrix_at(beta)
+        if free[j]:
+            _, s_pinv, _ = point.groups[pen.group]
+            tr_s = float(np.sum(s_pinv * sj.T))
+            tr_h = float(np.sum(hp_inv[c, c] * sj.T))
+            tr_dh = float(np.sum(hp_inv * dh[j].T)) / lam[j]
+            quad = max(float(beta[c] @ sj @ beta[c]), 1e-300)
+            numerator = tr_s - tr_h - tr_dh
+            grad[j] = 0.5 * lam[j] * (quad - numerator)
+            step[j] = np.log(numerator / quad) if numerator > 0 else -np.inf
+        elif df_target[j]:
+            f_block = hp_inv[c, :] @ point.h[:, c]
+            edf_j = float(np.trace(f_block))
+            # d edf / d log λ = −λ tr(Hp⁻¹ S_j Hp⁻¹ H) on the term's columns
+            deriv = -lam[j] * float(np.trace((hp_inv[c, c] @ sj) @ (hp_inv[c, :] @ point.h[:, c])))
+            step[j] = np.clip((pen.target_df - edf_j) / min(deriv, -1e-12), -3, 3)
+            grad[j] = edf_j - pen.target_df  # reported, not descended
+    return grad, step
+
+
+def _embed(pen: Penalty, v: np.ndarray, p: int) -> np.ndarray:
+    out = np.zeros(p)
+    out[pen.cols] = v
+    return out
+
+
+# Outer trust region on log λ: the largest change of any log λ_j in one step, its start and ceiling,
+# how often a rejected step is shrunk before giving up, and the gradient (in log-likelihood units per
+# unit of log λ, relative to the score) below which the smoothing parameters are converged.
+_RADIUS_START, _RADIUS_MAX, _SHRINK_TRIES = 4.0, 16.0, 10
+_GRAD_TOL = 1e-6
 
 
 def select_smoothing(problem: Problem, beta0: np.ndarray, lam0: np.ndarray | None = None, *,
-                     max_outer: int = 200, tol: float = 1e-3, progress: Callable | None = None) -> FitResult:
+                     max_outer: int = 200, max_inner: int = 100, progress: Callable | None = None,
+                     log_lam_bounds: tuple[np.ndarray, np.ndarray] | None = None) -> FitResult:
     """Choose all smoothing parameters jointly by Laplace-approximate marginal likelihood (LAML).
 
-    Generalized Fellner–Schall update per penalty j (Wood & Fasiolo 2017)::
+    A descent method on the exact LAML score ``V(ρ)``, ρ = log λ, inside a trust region:
 
-        λ_j ← λ_j · (tr(S_λ⁺ S_j) − tr((H + S_λ)⁻¹ S_j)) / (β̂ᵀ S_j β̂)
+    * each outer step proposes the exact-gradient Fellner–Schall step of :func:`_outer_direction`,
+      clipped to the trust radius (at most ``_RADIUS_MAX`` in any log λ_j) and to the bounds
+      ``log λ_j ∈ [c_j − 14, c_j + 14]`` around the λ that balances penalty and data curvature;
+    * the step is taken only if the inner fit there converges, ``H + S`` is positive definite and the
+      score decreases; otherwise it is shrunk (×¼) and retried, and the radius shrinks with it, so the
+      iteration cannot leave the region where LAML is valid;
+    * it stops, converged, when the largest projected gradient component is below
+      ``1e-6·(1 + |V|)``, or when the score and λ no longer change; otherwise after ``max_outer``
+      steps, or when no shrunken step improves the score, and says so in :class:`FitInfo`.
 
-    taken in log λ, extended (doubled, up to 8×) while successive steps agree in sign and the LAML score
-    improves. Penalties with ``fixed`` λ stay put; those with ``target_df`` are moved by Newton steps on
-    their edf instead. Each outer step warm-starts the inner Newton fit.
+    Penalties with ``fixed`` λ stay put; those with ``target_df`` move by Newton steps on their edf.
+    Each inner fit starts from the last accepted coefficients.
     """
     start = time.perf_counter()
     pens = problem.penalties
     lam = np.array(lam0 if lam0 is not None else initial_lambda(problem, beta0), dtype=float)
     free = np.array([p.fixed is None and p.target_df is None for p in pens], dtype=bool)
     df_target = np.array([p.target_df is not None for p in pens], dtype=bool)
-    beta, info, (ll, h, s_lam) = inner_fit(problem, beta0, lam)
-    inner_total = info.iterations
-    centre = np.log([max(np.trace(h[p.cols, p.cols]), 1e-300) / max(np.trace(p.matrix_at(beta)), 1e-300)
-                     for p in pens])
-    low, high = centre - LOG_LAM_SPAN, centre + LOG_LAM_SPAN
-    history = []
-    multiplier = np.ones(len(pens))
-    last_step = np.zeros(len(pens))
-    converged = not pens or not (free.any() or df_target.any())
-    groups = _group_pseudo(problem, lam, beta)
-    outer = 0
-    laml = _laml(ll, beta, s_lam, h + s_lam, groups)
-
-    def trial(multiplier):
-        log_lam = np.where(free | df_target, np.clip(np.log(lam) + multiplier * step, low, high), np.log(lam))
-        trial_lam = np.exp(log_lam)
-        beta_t, info, (ll_t, h_t, s_t) = inner_fit(problem, beta, trial_lam)
-        groups_t = _group_pseudo(problem, trial_lam, beta_t)
-        return trial_lam, beta_t, info.iterations, ll_t, h_t, s_t, groups_t, _laml(ll_t, beta_t, s_t, h_t + s_t,
-                                                                                   groups_t)
-
-    for outer in range(1, max_outer + 1 if not converged else 1):
-        hp_inv = np.linalg.inv(h + s_lam)
-        step = np.zeros(len(pens))
-        for j, pen in enumerate(pens):
-            c = pen.cols
-            sj = pen.matrix_at(beta)
-            if free[j]:
-                _, s_pinv, _ = groups[pen.group]
-                tr_s = float(np.sum(s_pinv * sj.T))
-                tr_h = float(np.sum(hp_inv[c, c] * sj.T))
-                numerator = max(tr_s - tr_h, 1e-12 * tr_s)
-                quad = float(beta[c] @ sj @ beta[c])
-                step[j] = np.log(numerator) - np.log(max(quad, 1e-300))
-            elif df_target[j]:
-                f_block = hp_inv[c, :] @ h[:, c]
-                edf_j = float(np.trace(f_block))
-                # d edf / d log λ = −λ tr(Hp⁻¹ S_j Hp⁻¹ H) on the term's columns
-                deriv = -lam[j] * float(np.trace((hp_inv[c, c] @ sj) @ (hp_inv[c, :] @ h[:, c])))
-                step[j] = np.clip((pen.target_df - edf_j) / min(deriv, -1e-12), -3, 3)
-        step = np.where(np.isfinite(step), step, 0.0)
-        same = np.sign(step) == np.sign(last_step)
-        multiplier = np.where(same & free, np.minimum(multiplier * 2, 8.0), 1.0)
-        trial_lam, beta_t, iterations, ll_t, h_t, s_t, groups_t, laml_t = trial(multiplier)
-        inner_total += iterations
-        if np.any(multiplier > 1) and laml_t > laml + 1e-10 * abs(laml):
-            # the extended step made the score worse: take the plain Fellner–Schall step instead
-            multiplier = np.ones(len(pens))
-            trial_lam, beta_t, iterations, ll_t, h_t, s_t, groups_t, laml_t = trial(multiplier)
-            inner_total += iterations
-        moved = np.abs(np.log(trial_lam) - np.log(lam))
-        lam, beta, ll, h, s_lam, groups = trial_lam, beta_t, ll_t, h_t, s_t, groups_t
-        change = abs(laml - laml_t)
-        laml = laml_t
-        last_step = step
-        history.append((outer, laml, lam.copy()))
+    moving = free | df_target
+    if log_lam_bounds is None:
+        centre = np.log(initial_lambda(problem, beta0, ratio=1.0, ignore_fixed=True))
+        low, high = centre - LOG_LAM_SPAN, centre + LOG_LAM_SPAN
+    else:
+        low, high = log_lam_bounds
+    lam = np.where(moving, np.exp(np.clip(np.log(lam), low, high)), lam)
+    point = _evaluate(problem, lam, beta0, max_inner)
+    info = FitInfo(False, "", 0, point.inner.iterations, np.nan, inner_failures=int(not point.inner.converged))
+    if not point.ok:
+        info.message = ("the inner fit at the starting smoothing parameters did not converge to a finite "
+                        "optimum with a positive definite Hessian")
+        return _finish(problem, point, info, start, low, high, moving)
+    if not moving.any():
+        info.converged, info.message, info.gradient_norm = True, "no smoothing parameters to select", 0.0
+        return _finish(problem, point, info, start, low, high, moving)
+    radius = _RADIUS_START
+    flat_steps = 0
+    previous = None  # (ρ, gradient) of the last accepted point, for the secant curvature
+    for outer in range(1, max_outer + 1):
+        info.outer_iterations = outer
+        grad, proposal = _outer_direction(problem, point, free, df_target)
+        rho = np.log(point.lam)
+        if previous is not None:
+            proposal = _secant_extension(proposal, grad, rho, *previous, free)
+        previous = (rho, grad)
+        pushing_out = ((rho >= high - 1e-9) & (grad < 0)) | ((rho <= low + 1e-9) & (grad > 0))
+        projected = np.where(free & ~pushing_out, grad, 0.0)
+        info.gradient_norm = float(np.max(np.abs(projected), initial=0.0))
+        df_error = np.max(np.abs(np.where(df_target, grad, 0.0)), initial=0.0)
+        info.history.append((outer, point.laml, info.gradient_norm, point.lam.copy()))
         if progress is not None:
-            progress(outer, laml)
-        at_bound = (np.log(lam) >= high - 1e-9) | (np.log(lam) <= low + 1e-9)
-        active = (free | df_target) & ~at_bound
-        # a penalty heading for λ → ∞ (a term shrinking to its null space) changes nothing once its
-        # smooth is flat; stop on the LAML score then, instead of chasing λ forever
-        if (not np.any(moved[active] > tol * 10) and change < 1e-6 * (abs(laml) + 1)) or \
-                (change < 1e-9 * (abs(laml) + 1) and outer > 5):
-            converged = True
+            progress(outer, point.laml, info.gradient_norm)
+        if info.gradient_norm <= _GRAD_TOL * (1 + abs(point.laml)) and df_error < 1e-3:
+            info.converged, info.message = True, "LAML gradient below tolerance"
             break
-    hp = h + s_lam
-    hp_inv = np.linalg.inv(hp)
+        proposal = np.where(free & pushing_out, 0.0, np.nan_to_num(proposal, neginf=-_RADIUS_MAX,
+                                                                    posinf=_RADIUS_MAX))
+        step = np.clip(proposal, -radius, radius)
+        for attempt in range(_SHRINK_TRIES):
+            trial_rho = np.where(moving, np.clip(rho + step, low, high), rho)
+            trial = _evaluate(problem, np.exp(trial_rho), point.beta, max_inner)
+            info.inner_iterations += trial.inner.iterations
+            info.inner_failures += int(not trial.inner.converged)
+            free_moved = np.any(np.abs(trial_rho - rho)[free] > 0)
+            if trial.ok and (trial.laml <= point.laml + 1e-10 * abs(point.laml) or not free_moved):
+                break
+            info.step_failures += 1
+            step = np.where(free, step * 0.25, step)
+            radius = max(float(np.max(np.abs(step), initial=0.0)), 1e-3)
+        else:
+            info.message = (f"no step of the smoothing parameters improves LAML any more (gradient "
+                            f"{info.gradient_norm:.3g})")
+            info.converged = info.gradient_norm <= 1e-3 * (1 + abs(point.laml)) and df_error < 1e-2
+            break
+        change = point.laml - trial.laml
+        full = attempt == 0 and np.max(np.abs(step), initial=0.0) >= radius - 1e-12
+        radius = min(2 * radius, _RADIUS_MAX) if full else radius
+        moved = float(np.max(np.abs(np.log(trial.lam) - rho), initial=0.0))
+        point = trial
+        flat_steps = flat_steps + 1 if (abs(change) < 1e-9 * (1 + abs(point.laml)) and moved < 1e-2) else 0
+        if flat_steps >= 3 and df_error < 1e-3:
+            info.converged, info.message = True, "LAML and smoothing parameters no longer change"
+            break
+    else:
+        info.message = f"reached max_outer={max_outer} smoothing-parameter iterations"
+    return _finish(problem, point, info, start, low, high, moving)
+
+
+def _secant_extension(proposal, grad, rho, rho_old, grad_old, free):
+    """Lengthen Fellner–Schall steps that undershoot: where the change of the gradient since the last
+    step shows positive curvature along a coordinate, and the Newton step ``−g_j / c_j`` on that
+    coordinate points the same way but further, take it. The Fellner–Schall step alone converges only
+    linearly where a λ heads for its null space; the trust region and the LAML check still guard."""
+    d_rho = rho - rho_old
+    usable = free & (np.abs(d_rho) > 1e-8)
+    curvature = np.where(usable, (grad - grad_old) / np.where(usable, d_rho, 1.0), 0.0)
+    newton = np.where(curvature > 0, -grad / np.where(curvature > 0, curvature, 1.0), 0.0)
+    longer = usable & (curvature > 0) & (np.sign(newton) == np.sign(proposal)) & (np.abs(newton) > np.abs(proposal))
+    return np.where(longer, newton, proposal)
+
+
+def _finish(problem, point: _Point, info: FitInfo, start: float, low, high, moving) -> FitResult:
+    rho = np.log(point.lam)
+    names = [p.name for p in problem.penalties]
+    info.at_lower_bound = [n for n, r, lo, m in zip(names, rho, low, moving) if m and r <= lo + 1e-9]
+    info.at_upper_bound = [n for n, r, hi, m in zip(names, rho, high, moving) if m and r >= hi - 1e-9]
+    hp = point.h + point.s_lam
+    hp_inv = point.hp_inv if point.hp_inv is not None else _pinv_sym(hp)
     hp_inv = 0.5 * (hp_inv + hp_inv.T)
-    edf = np.einsum("ij,ji->i", hp_inv, h)
-    return FitResult(beta, lam, hp_inv, edf, h, ll, laml, outer, inner_total, converged,
-                     time.perf_counter() - start, history)
+    edf = np.einsum("ij,ji->i", hp_inv, point.h)
+    return FitResult(point.beta, point.lam, hp_inv, edf, point.h, point.ll, point.laml, info,
+                     time.perf_counter() - start)
+
+
+def _pinv_sym(a: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(a)):
+        return np.full_like(a, np.nan)
+    return np.linalg.pinv(0.5 * (a + a.T), hermitian=True)

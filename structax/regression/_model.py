@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 
 from .. import _config  # noqa: F401
+from ._dask import is_dask_frame as _is_dask_frame
 from ._data import Columns, DataError
 from ._design import PredictorDesign, build_design
-from ._fit import (FitResult, GaussianProblem, Penalty, Problem, build_log_posterior, initial_lambda,
-                   make_row_derivatives, select_smoothing)
+from ._fit import (LOG_LAM_SPAN, FitResult, GaussianProblem, Penalty, Problem, build_log_posterior,
+                   initial_lambda, make_hessian_jvp, make_row_derivatives, select_smoothing)
 from ._formula import parse_formula
 
-__all__ = ["Model", "NotFittedError"]
+__all__ = ["Model", "NotFittedError", "ConvergenceWarning"]
 
 _DERIVATIVES_CACHE: dict = {}
 _AUTO_DISCRETE_N = 50_000
@@ -27,10 +28,16 @@ class NotFittedError(RuntimeError):
     """The model is used before ``fit``."""
 
 
+class ConvergenceWarning(UserWarning):
+    """A fit whose smoothing-parameter or coefficient iteration did not converge, or whose estimates
+    are not usable as they stand (see ``Model.fit_info_``)."""
+
+
 def _row_functions(family):
     key = (family.name, tuple(link.name for link in family.links))
     if key not in _DERIVATIVES_CACHE:
-        _DERIVATIVES_CACHE[key] = make_row_derivatives(family, family.links)
+        _DERIVATIVES_CACHE[key] = (*make_row_derivatives(family, family.links),
+                                   make_hessian_jvp(family, family.links))
     return _DERIVATIVES_CACHE[key]
 
 
@@ -56,7 +63,10 @@ class Model:
     progress : {"auto", True, False}
         A progress display for fits longer than about two seconds ("auto").
     max_outer : int
-        Most smoothing-parameter iterations.
+        Most smoothing-parameter (outer) iterations; a fit that needs more stops there, unconverged, with
+        a :class:`ConvergenceWarning`.
+    max_inner : int
+        Most Newton iterations of each coefficient (inner) fit.
     **formulas : str
         Formulas of the other parameters, named after the family's parameters (``scale="~ s(x)"``).
         Parameters without one are estimated as constants.
@@ -73,7 +83,8 @@ class Model:
     """
 
     def __init__(self, formula: str, family="normal", *, na_action: str = "raise", discrete="auto",
-                 max_bins: int = 1000, progress="auto", max_outer: int = 200, **formulas: str):
+                 max_bins: int = 1000, progress="auto", max_outer: int = 200, max_inner: int = 100,
+                 **formulas: str):
         self.formula = formula
         self.family = family
         self.na_action = na_action
@@ -81,10 +92,11 @@ class Model:
         self.max_bins = max_bins
         self.progress = progress
         self.max_outer = max_outer
+        self.max_inner = max_inner
         self.formulas = dict(formulas)
 
     # scikit-learn style parameter access (extra formulas are parameters too)
-    _OPTIONS = ("formula", "family", "na_action", "discrete", "max_bins", "progress", "max_outer")
+    _OPTIONS = ("formula", "family", "na_action", "discrete", "max_bins", "progress", "max_outer", "max_inner")
 
     def get_params(self, deep: bool = True) -> dict:
         out = {k: getattr(self, k) for k in self._OPTIONS}
@@ -119,6 +131,10 @@ class Model:
         """
         from ..families import get as get_family
 
+        if _is_dask_frame(data):  # rows stay in their partitions: see structax.regression._dask
+            from ._dask import fit_dask
+
+            return fit_dask(self, data, weights)
         start = time.perf_counter()
         if self.na_action not in ("raise", "drop"):
             raise ValueError(f"na_action must be 'raise' or 'drop', got {self.na_action!r}")
@@ -176,11 +192,9 @@ class Model:
         solver = _sufficient_statistics(problem, family)
         _, _, hessian0 = solver.derivatives(beta0)
         _check_curvature(hessian0, problem, family)
-        lam0 = initial_lambda(solver, beta0, hessian=hessian0)
-        result = _run_with_progress(solver, beta0, lam0, self.max_outer, self.progress)
-        if not result.converged:
-            warnings.warn(f"smoothing-parameter selection did not converge in {self.max_outer} iterations; "
-                          "results may be unreliable", stacklevel=2)
+        result = _run_with_progress(
+            lambda report: _select(problem, family, beta0, hessian0, self.max_outer, self.max_inner, report),
+            self.progress)
 
         self.family_ = family
         self.formulas_ = formulas
@@ -200,6 +214,13 @@ class Model:
         self.penalty_matrix_ = problem.penalty_matrix(result.lam)
         self._problem = problem
         self._logdensity = None
+        self.fit_info_ = _fit_report(result, self.fit_seconds_,
+                                     [(f"{family.params[k]}: {t.label}", sl) for k, t, sl in self._term_slices()])
+        self.converged_ = not self.fit_info_["problems"]
+        if not self.converged_:
+            warnings.warn(f"{self!r}: " + "; ".join(self.fit_info_["problems"]) +
+                          ". Estimates, edf and standard errors may be unreliable (see fit_info_)",
+                          ConvergenceWarning, stacklevel=2)
         return self
 
     def log_posterior_fn(self):
@@ -259,6 +280,10 @@ class Model:
         >>> list(m.predict({"x": [0.5]}).columns)
         ['loc', 'scale']
         """
+        if _is_dask_frame(data):  # a lazy Dask DataFrame, computed partition by partition
+            from ._dask import predict_dask
+
+            return predict_dask(self, data)
         eta = self.linear_predictors(data)
         family = self.family_
         return pd.DataFrame({name: np.asarray(link.inverse(eta[k]))
@@ -293,6 +318,10 @@ class Model:
         """
         from ..families import Predictive
 
+        if _is_dask_frame(data):  # lazy: each method returns a Dask Series
+            from ._dask import distribution_dask
+
+            return distribution_dask(self, data)
         params = self.predict(data)
         return Predictive(self.family_, {c: params[c].to_numpy() for c in params.columns})
 
@@ -387,9 +416,9 @@ def _assemble(designs, cols, y, weights, family):
                 group += 1
             start += term.n_coef
     offsets = np.stack([d.offset(cols) for d in designs])
-    derivs, rows = _row_functions(family)
+    derivs, rows, hessian_jvp = _row_functions(family)
     return Problem(y, weights, blocks, block_param, block_cols, offsets, penalties, len(designs),
-                   derivs, rows), groups
+                   derivs, rows, hessian_jvp), groups
 
 
 def _check_curvature(h: np.ndarray, problem: Problem, family) -> None:
@@ -418,17 +447,18 @@ def _sufficient_statistics(problem: Problem, family):
 _PROGRESS_AFTER_S = 2.0
 
 
-def _run_with_progress(problem, beta0, lam0, max_outer, mode):
-    """Smoothing-parameter selection with a progress display: always (``True``), never (``False``), or
-    ("auto") once the fit has run for two seconds, so quick fits print nothing."""
+def _run_with_progress(select, mode):
+    """Run ``select(report)`` with a progress display of the outer iteration (LAML score and gradient):
+    always (``True``), never (``False``), or ("auto") once the fit has run for two seconds, so quick fits
+    print nothing."""
     if mode is False:
-        return select_smoothing(problem, beta0, lam0, max_outer=max_outer)
+        return select(None)
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     start = time.perf_counter()
     shown = {}
 
-    def report(outer, laml):
+    def report(stage, outer, laml, gradient):
         if not shown:
             if mode != True and time.perf_counter() - start < _PROGRESS_AFTER_S:  # noqa: E712 ("auto")
                 return
@@ -436,10 +466,100 @@ def _run_with_progress(problem, beta0, lam0, max_outer, mode):
                            TimeElapsedColumn(), transient=True)
             bar.start()
             shown.update(bar=bar, task=bar.add_task("smoothing parameters", total=None))
-        shown["bar"].update(shown["task"], description=f"outer step {outer}, LAML {laml:.4f}")
+        shown["bar"].update(shown["task"], description=f"{stage}: outer step {outer}, LAML {laml:.4f}, "
+                                                       f"gradient {gradient:.2g}")
 
     try:
-        return select_smoothing(problem, beta0, lam0, max_outer=max_outer, progress=report)
+        return select(report)
     finally:
         if shown:
             shown["bar"].stop()
+
+
+def _select(problem: Problem, family, beta0: np.ndarray, hessian0: np.ndarray, max_outer: int,
+            max_inner: int, report) -> FitResult:
+    """Smoothing-parameter selection, started where LAML is well behaved.
+
+    Models with terms in other parameters than the first (a scale smooth, say) are fitted in two
+    stages: first the same model with those parameters constant, then the full model from that fit,
+    with the other parameters' penalties starting strong (their terms near their null space). Started
+    instead at moderate smoothing everywhere, a flexible mean and a flexible scale can chase each other
+    into the interpolation corner (σ → 0 on rows the mean fits exactly), where the likelihood is
+    unbounded and the Laplace approximation meaningless.
+    """
+    solver = _sufficient_statistics(problem, family)
+    lam0 = initial_lambda(solver, beta0, hessian=hessian0)
+    centre = np.log(initial_lambda(solver, beta0, hessian=hessian0, ratio=1.0, ignore_fixed=True))
+    low, high = centre - LOG_LAM_SPAN, centre + LOG_LAM_SPAN
+    stage = "full model"
+
+    def progress(outer, laml, gradient):
+        if report is not None:
+            report(stage, outer, laml, gradient)
+
+    location = _location_problem(problem)
+    beta_start, lam_start = beta0, lam0
+    if location is not None:
+        sub, coef_idx, pen_idx = location
+        stage = "constant-scale start"
+        first = select_smoothing(_sufficient_statistics(sub, family), beta0[coef_idx], lam0[pen_idx],
+                                 max_outer=max_outer, max_inner=max_inner, progress=progress,
+                                 log_lam_bounds=(low[pen_idx], high[pen_idx]))
+        stage = "full model"
+        if first.info.converged or np.isfinite(first.laml):
+            beta_start, lam_start = beta0.copy(), lam0.copy()
+            beta_start[coef_idx] = first.coef
+            lam_start[pen_idx] = first.lam
+            others = np.setdiff1d(np.arange(len(lam0)), pen_idx)
+            strong = np.exp(high[others] - _START_BELOW_UPPER)
+            lam_start[others] = np.where([problem.penalties[j].fixed is None for j in others], strong,
+                                         lam0[others])
+    return select_smoothing(solver, beta_start, lam_start, max_outer=max_outer, max_inner=max_inner,
+                            progress=progress, log_lam_bounds=(low, high))
+
+
+# the other parameters' free λ start this far (in log λ) below the upper end of their search range
+_START_BELOW_UPPER = 4.0
+
+
+def _location_problem(problem: Problem):
+    """The model with every parameter but the first reduced to its constant (intercept) columns:
+    ``(sub-problem, its coefficients' positions in the full model, its penalties' positions)``, or
+    None when there is nothing to reduce (or a parameter has no intercept to keep)."""
+    keep = [j for j, (b, k) in enumerate(zip(problem.blocks, problem.block_param)) if k == 0 or b.is_constant]
+    if len(keep) == len(problem.blocks) or problem.n_params < 2:
+        return None
+    if sorted({problem.block_param[j] for j in keep}) != list(range(problem.n_params)):
+        return None
+    coef_idx = np.concatenate([np.arange(problem.block_cols[j].start, problem.block_cols[j].stop) for j in keep])
+    new_cols, start = [], 0
+    for j in keep:
+        width = problem.block_cols[j].stop - problem.block_cols[j].start
+        new_cols.append(slice(start, start + width))
+        start += width
+    moved = {problem.block_cols[j].start: new_cols[i] for i, j in enumerate(keep)}
+    pen_idx = [i for i, p in enumerate(problem.penalties) if p.cols.start in moved]
+    penalties = [problem.penalties[i]._replace(cols=moved[problem.penalties[i].cols.start]) for i in pen_idx]
+    sub = Problem(problem.y, problem.weights, [problem.blocks[j] for j in keep],
+                  [problem.block_param[j] for j in keep], new_cols, problem.offsets, penalties,
+                  problem.n_params, problem.row_derivatives, problem.row_loglik, problem.row_hessian_jvp)
+    return sub, coef_idx, np.array(pen_idx, dtype=int)
+
+
+def _fit_report(result: FitResult, seconds: float, term_cols: list) -> dict:
+    """``fit_info_``: the outer iteration's account plus every reason not to trust the estimates."""
+    info = result.info.as_dict()
+    problems = []
+    if not result.info.converged:
+        problems.append(f"not converged: {result.info.message}")
+    if result.info.at_lower_bound:
+        problems.append("smoothing parameter(s) at the lower bound of the search (term effectively "
+                        f"unpenalized): {', '.join(result.info.at_lower_bound)}")
+    negative = [name for name, cols in term_cols if result.edf[cols].sum() < -1e-3]
+    if negative:
+        problems.append(f"negative edf for {', '.join(negative)} (the Hessian is not positive "
+                        "semi-definite at the estimate)")
+    if not np.all(np.isfinite(np.diag(result.cov))) or np.any(np.diag(result.cov) < 0):
+        problems.append("the covariance matrix has non-finite or negative variances")
+    info.update(laml=float(result.laml), loglik=float(result.loglik), seconds=seconds, problems=problems)
+    return info

@@ -80,9 +80,14 @@ class Summary:
                                     "chi2": statistic, "p_value": p})
         r = model.result_
         edf_total = float(model.edf_.sum())
+        fit_info = getattr(model, "fit_info_", {})
         info = {"family": model.family_.name, "n": model.n_, "loglik": r.loglik, "laml": r.laml,
                 "edf_total": edf_total, "aic": -2 * r.loglik + 2 * edf_total,
-                "outer_iterations": r.outer_iterations, "converged": r.converged,
+                "outer_iterations": r.outer_iterations, "inner_iterations": r.inner_iterations,
+                "converged": bool(getattr(model, "converged_", r.converged)),
+                "gradient_norm": r.info.gradient_norm, "step_failures": r.info.step_failures,
+                "message": r.info.message, "problems": list(fit_info.get("problems", [])),
+                "at_upper_bound": list(r.info.at_upper_bound),
                 "seconds": model.fit_seconds_, "formulas": {p: f.text for p, f in model.formulas_.items()}}
         smooth = pd.DataFrame(smooth_rows, columns=["parameter", "term", "edf", "ref_df", "lambda", "chi2",
                                                     "p_value"])
@@ -90,7 +95,10 @@ class Summary:
 
     def __str__(self) -> str:
         i = self.info
-        lines = [f"Family: {i['family']}    n = {i['n']}"]
+        lines = []
+        if i["problems"]:  # an unusable fit must not read like a normal result
+            lines += ["*** WARNING: this fit is NOT reliable ***"] + [f"  - {p}" for p in i["problems"]] + [""]
+        lines.append(f"Family: {i['family']}    n = {i['n']}")
         lines += [f"  {p}: {f}" for p, f in i["formulas"].items()]
         lines.append("")
         lines.append("Parametric coefficients:")
@@ -105,8 +113,13 @@ class Summary:
         lines.append("")
         lines.append(f"log-likelihood = {i['loglik']:.4f}   LAML = {i['laml']:.4f}   edf = {i['edf_total']:.2f}"
                      f"   AIC = {i['aic']:.2f}")
-        lines.append(f"smoothing parameters: {i['outer_iterations']} outer iterations, "
-                     f"{'converged' if i['converged'] else 'NOT converged'}; fit took {i['seconds']:.2f} s")
+        lines.append(f"smoothing parameters: {i['outer_iterations']} outer / {i['inner_iterations']} inner "
+                     f"iterations, {'converged' if i['converged'] else 'NOT converged'} ({i['message']}; "
+                     f"LAML gradient {i['gradient_norm']:.2g}, {i['step_failures']} rejected steps); "
+                     f"fit took {i['seconds']:.2f} s")
+        if i["at_upper_bound"]:
+            lines.append("shrunk to the penalty null space (λ at the upper end of its range): "
+                         + ", ".join(i["at_upper_bound"]))
         return "\n".join(lines)
 
     __repr__ = __str__
