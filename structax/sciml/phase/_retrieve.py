@@ -5,10 +5,9 @@ import time
 from typing import Literal, NamedTuple
 
 import numpy as np
-import scipy.fft
 
 from ._pghi import pghi_phase
-from ._stft import _check_fft_args, hann_window, n_frames, stft
+from ._stft import _check_fft_args, _Plan, n_frames, stft
 
 __all__ = ["retrieve", "spectral_convergence", "check_magnitude", "PhaseRetrievalInfo", "METHODS"]
 
@@ -28,12 +27,15 @@ class PhaseRetrievalInfo(NamedTuple):
         Wall time of the initial phase (random, or PGHI).
     iter_seconds : float
         Wall time of the iterations, without the cost of recording this history.
+    iter_cpu_seconds : float
+        CPU time of the process during the iterations (``time.process_time``), same exclusion.
     method : str
     """
 
     spectral_convergence: np.ndarray
     init_seconds: float
     iter_seconds: float
+    iter_cpu_seconds: float
     method: str
 
 
@@ -101,51 +103,6 @@ def check_magnitude(S: object, n_fft: int | None = None, hop_length: int | None 
                 f"{n_frames(length, hop_length)} frames, but S has {S.shape[1]} frames "
                 f"(length must be in [{lo}, {hi}])")
     return S, n_fft, hop_length, length
-
-
-class _Plan:
-    """Precomputed window and synthesis normalisation for STFT <-> signal round trips.
-
-    Works in the zero-padded signal domain (``n_fft // 2`` zeros on both sides) with frames in
-    rows: ``inverse`` is ``istft`` followed by cutting to ``length`` samples and padding again, so
-    ``forward(inverse(C))`` is ``stft(istft(C, length=length))`` without extra copies.
-    """
-
-    def __init__(self, n_fft: int, hop_length: int, n_time: int, length: int):
-        self.n_fft, self.hop, self.n_time = n_fft, hop_length, n_time
-        self.window = hann_window(n_fft)
-        self.k = -(-n_fft // hop_length)
-        total = (n_time - 1) * hop_length + n_fft
-        self.total = total
-        norm = self._overlap_add(np.broadcast_to(self.window ** 2, (n_time, n_fft)))
-        gain = np.zeros(total)
-        nonzero = norm > np.finfo(float).tiny
-        gain[nonzero] = 1.0 / norm[nonzero]
-        pad = n_fft // 2
-        gain[:pad] = 0.0
-        gain[pad + length:] = 0.0
-        self.gain = gain
-
-    def _overlap_add(self, frames: np.ndarray) -> np.ndarray:
-        n, hop, k = self.n_time, self.hop, self.k
-        if k * hop != self.n_fft:
-            frames = np.pad(frames, ((0, 0), (0, k * hop - self.n_fft)))
-        chunks = frames.reshape(n, k, hop)
-        out = np.zeros((n + k - 1, hop))
-        for j in range(k):
-            out[j:j + n] += chunks[:, j]
-        return out.reshape(-1)[: self.total]
-
-    def inverse(self, C: np.ndarray) -> np.ndarray:
-        frames = scipy.fft.irfft(C, n=self.n_fft, axis=-1)
-        frames *= self.window
-        y = self._overlap_add(frames)
-        y *= self.gain
-        return y
-
-    def forward(self, y: np.ndarray) -> np.ndarray:
-        frames = np.lib.stride_tricks.sliding_window_view(y, self.n_fft)[::self.hop] * self.window
-        return scipy.fft.rfft(frames, axis=-1)
 
 
 def spectral_convergence(S: np.ndarray, x: np.ndarray, n_fft: int | None = None,
@@ -273,18 +230,19 @@ def retrieve(S: np.ndarray, n_fft: int | None = None, hop_length: int | None = N
     coef = mag * np.exp(1j * angle.T)
     history = []
     norm_s = max(float(np.linalg.norm(mag)), np.finfo(float).tiny)
-    tracked = 0.0
+    tracked = tracked_cpu = 0.0
     prev = None
     beta = alpha / (1.0 + alpha)
     tiny = np.finfo(float).tiny
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     with _progress(progress, n_iter) as advance:
         for _ in range(n_iter):
             rebuilt = plan.forward(plan.inverse(coef))
             if return_info:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 history.append(np.linalg.norm(mag - np.abs(rebuilt)) / norm_s)
                 tracked += time.perf_counter() - t0
+                tracked_cpu += time.process_time() - c0
             # FGLA in librosa's algebra: rebuilt + alpha (rebuilt - prev) is proportional to
             # rebuilt - alpha / (1 + alpha) prev, and only its phase is kept
             coef = rebuilt.copy() if prev is None or beta == 0.0 else rebuilt - beta * prev
@@ -292,14 +250,13 @@ def retrieve(S: np.ndarray, n_fft: int | None = None, hop_length: int | None = N
             prev = rebuilt
             advance()
     iter_seconds = time.perf_counter() - start - tracked
-    x = plan.inverse(coef)[n_fft // 2: n_fft // 2 + length]
-    if x.shape[0] < length:
-        x = np.pad(x, (0, length - x.shape[0]))
+    iter_cpu_seconds = time.process_time() - start_cpu - tracked_cpu
+    x = plan.signal(coef)
     if not return_info:
         return x
     final = np.linalg.norm(mag - np.abs(plan.forward(plan.inverse(coef)))) / norm_s
     sc = 20.0 * np.log10(np.maximum(np.array(history + [final]), 1e-300))
-    return x, PhaseRetrievalInfo(sc, init_seconds, iter_seconds, method)
+    return x, PhaseRetrievalInfo(sc, init_seconds, iter_seconds, iter_cpu_seconds, method)
 
 
 class _progress:

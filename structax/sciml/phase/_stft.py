@@ -131,28 +131,58 @@ def istft(X: np.ndarray, n_fft: int | None = None, hop_length: int = 256,
     n_fft, hop_length = _check_fft_args(n_fft, hop_length)
     if X.shape[0] != n_fft // 2 + 1:
         raise ValueError(f"X has {X.shape[0]} rows; n_fft={n_fft} needs n_fft // 2 + 1 = {n_fft // 2 + 1}")
-    window = hann_window(n_fft)
-    frames = scipy.fft.irfft(X.T, n=n_fft, axis=-1) * window
-    y = _overlap_add(frames, hop_length)
-    norm = _overlap_add(np.broadcast_to(window * window, frames.shape), hop_length)
-    nonzero = norm > np.finfo(float).tiny
-    y[nonzero] /= norm[nonzero]
-    pad = n_fft // 2
     n_out = hop_length * (X.shape[1] - 1) if length is None else int(length)
-    y = y[pad:pad + n_out]
-    if y.shape[0] < n_out:
-        y = np.pad(y, (0, n_out - y.shape[0]))
-    return y
+    return _Plan(n_fft, hop_length, X.shape[1], n_out).signal(X.T)
 
 
-def _overlap_add(frames: np.ndarray, hop_length: int) -> np.ndarray:
-    """Sum ``frames[t]`` into an output at offset ``t * hop_length`` (vectorized over frames)."""
-    n, n_fft = frames.shape
-    k = -(-n_fft // hop_length)  # chunks of hop_length samples per frame
-    padded = np.zeros((n, k * hop_length))
-    padded[:, :n_fft] = frames
-    chunks = padded.reshape(n, k, hop_length)
-    out = np.zeros((n + k - 1, hop_length))
-    for j in range(k):
-        out[j:j + n] += chunks[:, j]
-    return out.reshape(-1)[: (n - 1) * hop_length + n_fft]
+class _Plan:
+    """Precomputed window and synthesis normalisation for STFT <-> signal round trips.
+
+    Works in the zero-padded signal domain (``n_fft // 2`` zeros on both sides) with frames in
+    rows: ``inverse`` is ``istft`` followed by cutting to ``length`` samples and padding again, so
+    ``forward(inverse(C))`` is ``stft(istft(C, length=length))`` without extra copies.
+    """
+
+    def __init__(self, n_fft: int, hop_length: int, n_time: int, length: int):
+        self.n_fft, self.hop, self.n_time, self.length = n_fft, hop_length, n_time, length
+        self.window = hann_window(n_fft)
+        self.k = -(-n_fft // hop_length)
+        total = (n_time - 1) * hop_length + n_fft
+        self.total = total
+        norm = self._overlap_add(np.broadcast_to(self.window ** 2, (n_time, n_fft)))
+        gain = np.zeros(total)
+        nonzero = norm > np.finfo(float).tiny
+        gain[nonzero] = 1.0 / norm[nonzero]
+        pad = n_fft // 2
+        gain[:pad] = 0.0
+        gain[pad + length:] = 0.0
+        self.gain = gain
+
+    def _overlap_add(self, frames: np.ndarray) -> np.ndarray:
+        n, hop, k = self.n_time, self.hop, self.k
+        if k * hop != self.n_fft:
+            frames = np.pad(frames, ((0, 0), (0, k * hop - self.n_fft)))
+        chunks = frames.reshape(n, k, hop)
+        out = np.zeros((n + k - 1, hop))
+        for j in range(k):
+            out[j:j + n] += chunks[:, j]
+        return out.reshape(-1)[: self.total]
+
+    def inverse(self, C: np.ndarray) -> np.ndarray:
+        frames = scipy.fft.irfft(C, n=self.n_fft, axis=-1)
+        frames *= self.window
+        y = self._overlap_add(frames)
+        y *= self.gain
+        return y
+
+    def signal(self, C: np.ndarray) -> np.ndarray:
+        """``istft`` of frames-in-rows coefficients ``C``: the ``length`` samples of the signal."""
+        pad = self.n_fft // 2
+        y = self.inverse(C)[pad:pad + self.length]
+        return np.pad(y, (0, self.length - y.shape[0])) if y.shape[0] < self.length else y
+
+    def forward(self, y: np.ndarray) -> np.ndarray:
+        frames = np.lib.stride_tricks.sliding_window_view(y, self.n_fft)[::self.hop] * self.window
+        return scipy.fft.rfft(frames, axis=-1)
+
+
