@@ -70,7 +70,7 @@ class VMCSettings:
     lr_decay: float = 1000.0
     sr_damping: float = 1e-3
     sr_max_norm: float = 1e-2
-    sr_solver: str = "direct"
+    sr_solver: str = "cg"
     cg_iterations: int = 50
     clip_width: float = 5.0
     mcmc_steps: int = 10
@@ -276,7 +276,7 @@ class VMCResult:
         err = (self.energy - self.reference) * 1e3 if np.isfinite(self.reference) else None
         return {"system": self.molecule.name or " ".join(self.molecule.symbols), "energy": self.energy,
                 "energy_std_error": self.energy_std_error, "variance": self.variance,
-                "steps": int(self.settings.steps), "inference_steps": int(self.settings.inference_steps),
+                "steps": int(len(self.train_trace)), "inference_steps": int(self.settings.inference_steps),
                 "n_walkers": int(self.settings.n_walkers), "optimizer": self.settings.optimizer,
                 "reference": None if not np.isfinite(self.reference) else self.reference, "error_mha": err,
                 "blocking_level": None if self.blocking is None else int(self.blocking.level),
@@ -291,8 +291,12 @@ def _save_checkpoint(path: str, state: TrainState, trace: list, key) -> None:
 
 
 def optimize(wf: NeuralWavefunction, settings: VMCSettings, *, params=None, progress="auto",
-             checkpoint_dir: str | None = None, resume: bool = False, callback: Callable | None = None):
+             checkpoint_dir: str | None = None, resume: bool = False, callback: Callable | None = None,
+             max_cpu_seconds: float | None = None):
     """Optimise ``wf`` by VMC. Returns the final :class:`TrainState` and the per-step trace (DataFrame).
+
+    ``max_cpu_seconds`` stops the optimisation early once this process has used that much CPU time
+    since the call (the trace then has fewer than ``settings.steps`` rows).
 
     With ``checkpoint_dir``, the state is saved to ``checkpoint.pkl`` every ``checkpoint_every`` steps
     and at the end; ``resume=True`` continues from it."""
@@ -316,11 +320,16 @@ def optimize(wf: NeuralWavefunction, settings: VMCSettings, *, params=None, prog
             walkers, acc = burn(k, walkers, step_size)
             step_size = adapt_step_size(step_size, acc)
         state = TrainState(params, tx.init(params), walkers, step_size, jnp.asarray(0))
+    # strong dtypes: a weakly typed leaf would turn strong after one step and force a second compilation
+    state = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype=jnp.result_type(x)), state)
     step_jit = jax.jit(step_fn)
     bar = _Progress(progress, settings.steps, "optimising")
+    cpu0 = time.process_time()
     try:
         start = int(state.step)
         for t in range(start, settings.steps):
+            if max_cpu_seconds is not None and time.process_time() - cpu0 > max_cpu_seconds:
+                break
             key, sub = jax.random.split(key)
             state, stats = step_jit(state, sub)
             row = {"step": t, **{k: float(v) for k, v in stats.items()}}
@@ -354,6 +363,7 @@ def evaluate(wf: NeuralWavefunction, params, walkers: WalkerState, step_size, se
     step = make_inference_step(wf, settings)
     n_steps = settings.inference_steps
     walkers = WalkerState(walkers.positions, jax.vmap(lambda r: 2.0 * wf.log_abs(params, r))(walkers.positions))
+    step_size = jnp.asarray(step_size, dtype=jnp.float64)
 
     @jax.jit
     def run_chunk(walkers, keys):
@@ -383,7 +393,8 @@ def evaluate(wf: NeuralWavefunction, params, walkers: WalkerState, step_size, se
 
 
 def run_vmc(system: "str | Molecule", settings: VMCSettings | None = None, *, progress="auto",
-            checkpoint_dir: str | None = None, resume: bool = False, **overrides) -> VMCResult:
+            checkpoint_dir: str | None = None, resume: bool = False, max_cpu_seconds: float | None = None,
+            **overrides) -> VMCResult:
     """Optimise a neural wavefunction for ``system`` and estimate its energy by a long inference run.
 
     Parameters
@@ -395,6 +406,8 @@ def run_vmc(system: "str | Molecule", settings: VMCSettings | None = None, *, pr
         A rich progress bar with E ± σ/√n and the variance ("auto": on a terminal only).
     checkpoint_dir : str, optional
         Save (and with ``resume=True`` resume from) ``checkpoint.pkl`` there.
+    max_cpu_seconds : float, optional
+        Stop the optimisation once it has used this much CPU time (the inference run still follows).
     **overrides
         Fields of :class:`VMCSettings` (``steps=``, ``n_walkers=``, ...).
 
@@ -417,7 +430,8 @@ def run_vmc(system: "str | Molecule", settings: VMCSettings | None = None, *, pr
         settings if not overrides else VMCSettings(**{**settings.__dict__, **overrides}))
     cpu0, wall0 = time.process_time(), time.perf_counter()
     wf = NeuralWavefunction(mol, settings.wavefunction_config)
-    state, train_trace = optimize(wf, settings, progress=progress, checkpoint_dir=checkpoint_dir, resume=resume)
+    state, train_trace = optimize(wf, settings, progress=progress, checkpoint_dir=checkpoint_dir, resume=resume,
+                                  max_cpu_seconds=max_cpu_seconds)
     energy, se, var, blk, inf_trace = evaluate(wf, state.params, state.walkers, state.step_size, settings,
                                                progress=progress)
     return VMCResult(mol, settings, float(energy), float(se), float(var), train_trace, inf_trace, blk,
