@@ -124,7 +124,8 @@ def study(seconds, n_fft, out_dir, kinds=("chirp", "vibrato_bursts", "speech_lik
           f"{N_ITER} iterations)\n")
     print("SC* is the spectral convergence against the CLEAN magnitude [dB]; SNR_x is the signal-domain "
           "10 log10(||x||^2 / ||x - x_hat||^2) [dB] after the best global phase rotation of x_hat's analytic "
-          "signal (|STFT| cannot fix a real signal's global phase); floor: SC of the noisy magnitude itself against the clean one.\n")
+          "signal (|STFT| cannot fix a real signal's global phase); floor: SC of the noisy magnitude itself "
+          "against the clean one.\n")
     res = {}
     for kind in kinds:
         x = phase.synthetic_signal(kind, SR, seconds)

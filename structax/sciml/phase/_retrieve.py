@@ -209,7 +209,7 @@ def retrieve(S: np.ndarray, n_fft: int | None = None, hop_length: int | None = N
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer)) or n_iter < 0:
         raise ValueError(f"n_iter must be a non-negative integer, got {n_iter!r}")
-    if not (np.isfinite(momentum) and 0.0 <= momentum < 1.0 + 1e-12) and method != "gla":
+    if method != "gla" and not (np.isfinite(momentum) and 0.0 <= momentum <= 1.0):
         raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
     if not (np.isfinite(tol) and 0.0 <= tol < 1.0):
         raise ValueError(f"tol must be in [0, 1), got {tol!r}")

@@ -61,9 +61,10 @@ def synthetic_signal(kind: str, sr: int = 16000, seconds: float = 1.0, seed: int
         ``"chirp"``: a linear chirp from 200 Hz rising 700 Hz per second.
         ``"vibrato_bursts"``: a five-harmonic 440 Hz tone with a 5 Hz, +-20 Hz vibrato, and white-noise
         bursts of 100 ms at 23%, 53% and 80% of the duration.
-        ``"two_voices"``: two harmonic voices with different vibratos (330 Hz x 1.26 and 440 Hz).
-        ``"speech_like"``: a source-filter model of speech: a band-limited glottal source (harmonics falling 12 dB per octave) on a gliding pitch
-        (95-155 Hz) through three formant resonators for /a/, /i/ and /u/, a high-passed noise
+        ``"two_voices"``: two harmonic voices with different vibratos (440 Hz and 416 Hz).
+        ``"speech_like"``: a source-filter model of speech: a band-limited glottal source
+        (harmonics falling 12 dB per octave) on a gliding pitch
+        (85-155 Hz) through three formant resonators for /a/, /i/ and /u/, a high-passed noise
         /s/, and a pause. ``"speech_pulses"``: the same with a source of unit pulses placed on the
         nearest sample (a jitter of up to half a sample, which makes the upper harmonics noisy).
     sr : int
