@@ -130,6 +130,17 @@ def test_retrieve_defaults_reproducibility_and_silence():
     np.testing.assert_array_equal(phase.retrieve(np.zeros_like(S), 128, 32, n_iter=3), 0.0)
 
 
+def test_progress_bar_and_a_hop_that_does_not_divide_n_fft():
+    """progress=True draws a rich bar (not a TTY here) without changing the result; hop 48 of n_fft 128."""
+    x = chirp(0.5)
+    S = np.abs(phase.stft(x, 128, 48))
+    a, info = phase.retrieve(S, 128, 48, method="gla", n_iter=20, length=x.size, progress=True, return_info=True)
+    np.testing.assert_array_equal(a, phase.retrieve(S, 128, 48, method="gla", n_iter=20, length=x.size,
+                                                    progress=False))
+    assert np.all(np.diff(info.spectral_convergence) <= 1e-9)
+    assert info.iter_cpu_seconds > 0 and info.method == "gla"
+
+
 # ---------------------------------------------------------------- bad input
 
 @pytest.mark.parametrize("S,kwargs,err,match", [
