@@ -10,7 +10,8 @@ nor the network:
 - ``<case>.mgcv.json``: written by ``make_fixtures.R`` (mgcv's fit on each training split: test NLL per row on
   the response scale of the structax model, edf, smoothing parameters, time, warnings, convergence).
 
-Use :func:`load_case` to get ``(data, splits, mgcv_results)``.
+Use :func:`load_case` to get ``(data, splits, mgcv_results)``; it refuses fixtures made for another model
+than ``CASES`` now describes. ``python tests/realdata.py check`` checks every case's fixtures.
 
 Splits: ``perm = np.random.default_rng(seed).permutation(n)``, test rows ``perm[:max(1, round(0.1 * n))]``,
 training rows the rest (in permutation order), seeds 0, 1, 2.
@@ -26,7 +27,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-__all__ = ["CASES", "FIXTURES", "SEEDS", "RealCase", "load_case", "make_splits", "write_inputs"]
+__all__ = ["CASES", "FIXTURES", "SEEDS", "RealCase", "check_fixtures", "load_case", "make_splits", "write_inputs"]
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "mgcv_real"
 SEEDS = (0, 1, 2)
@@ -288,16 +289,62 @@ def load_case(name: str) -> tuple[pd.DataFrame, list[dict], dict | None]:
     """
     if name not in CASES:
         raise KeyError(f"unknown real-data case {name!r}; known: {sorted(CASES)}")
+    case = CASES[name]
     obj = json.loads((FIXTURES / f"{name}.json").read_text())
+    stored = (obj["structax"]["formula"], obj["structax"]["family"], obj["structax"]["formulas"])
+    if stored != (case.formula, case.family, case.formulas):
+        raise ValueError(f"fixture {name}.json was made for structax model {stored}, but CASES[{name!r}] is "
+                         f"{(case.formula, case.family, case.formulas)}; rerun `python tests/realdata.py "
+                         f"prepare {name}` and make_fixtures.R")
     data = pd.DataFrame(obj["data"])
     path = FIXTURES / f"{name}.mgcv.json"
     mgcv = json.loads(path.read_text()) if path.exists() else None
+    if mgcv is not None and (mgcv["formula"], mgcv["family"]) != (case.mgcv_formula, case.mgcv_family):
+        raise ValueError(f"{name}.mgcv.json was made with gam({mgcv['formula']}, family = {mgcv['family']}), but "
+                         f"CASES[{name!r}] says gam({case.mgcv_formula}, family = {case.mgcv_family}); rerun "
+                         "make_fixtures.R for it")
     return data, obj["splits"], mgcv
+
+
+def check_fixtures() -> list[str]:
+    """Consistency of every case's fixtures: splits partition the rows, mgcv's results belong to them.
+
+    Returns one line per problem (empty when all is well); prints a line per case.
+    """
+    problems = []
+    for name in CASES:
+        try:
+            data, splits, mgcv = load_case(name)
+        except (OSError, ValueError) as exc:
+            problems.append(f"{name}: {exc}")
+            continue
+        n = len(data)
+        for sp in splits:
+            rows = sorted(sp["train"] + sp["test"])
+            if rows != list(range(n)) or len(sp["test"]) != max(1, round(0.1 * n)):
+                problems.append(f"{name} seed {sp['seed']}: train + test is not a 90/10 partition of {n} rows")
+        status = "none (no equivalent)" if not CASES[name].mgcv_family else "missing"
+        if mgcv is not None:
+            fits = mgcv["splits"]
+            status = ", ".join(f"{f['seed']}:{f['status']}" for f in fits) + ("" if mgcv["complete"] else " (incomplete)")
+            for f, sp in zip(fits, splits):
+                if f["seed"] != sp["seed"] or (f["n_train"], f["n_test"]) != (len(sp["train"]), len(sp["test"])):
+                    problems.append(f"{name} seed {f['seed']}: mgcv's split differs from the data file's")
+                if f["status"] == "ok" and len(f["test_nll_rows"]) != len(sp["test"]):
+                    problems.append(f"{name} seed {f['seed']}: {len(f['test_nll_rows'])} test NLL rows")
+        elif CASES[name].mgcv_family:
+            problems.append(f"{name}: no {name}.mgcv.json (run make_fixtures.R)")
+        print(f"{name:22s} n={n:5d}  mgcv {status}")
+    return problems
 
 
 if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "prepare":
         write_inputs(names=sys.argv[2:] or None)
+    elif len(sys.argv) >= 2 and sys.argv[1] == "check":
+        found = check_fixtures()
+        print("\n".join(found) or "all fixtures consistent")
+        sys.exit(1 if found else 0)
     else:
         for c in CASES.values():
             print(f"{c.name:22s} {c.family:18s} {c.model_kwargs()}\n{'':22s} mgcv: gam({c.mgcv_formula}, "
