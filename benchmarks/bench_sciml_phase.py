@@ -114,6 +114,61 @@ def figure_bars(out_dir, n_fft, hop, seconds):
     print(f"\nwrote {path}")
 
 
+def pghi_heap_reference(S, n_fft, hop, tol=1e-5, seed=0):
+    """Průša, Balazs & Søndergaard (2017), Algorithm 1, literally: a max-heap in pure Python.
+
+    Pop the largest coefficient whose phase is known; give each of its four neighbours that has none
+    yet a phase by the trapezoidal step from it, and push them. Restart from the largest coefficient
+    left when the heap runs dry. Only for checking the vectorized spanning-tree version."""
+    import heapq
+
+    from structax.sciml.phase import phase_steps
+
+    log_s, step_t, step_f = phase_steps(S, n_fft, hop)
+    n_bins, n_time = S.shape
+    out = np.random.default_rng(seed).uniform(-np.pi, np.pi, size=S.shape)
+    done = ~(S > tol * S.max())
+    order = np.argsort(-S, axis=None)
+    ls, st, sf, ph, dn = log_s.tolist(), step_t.tolist(), step_f.tolist(), out.tolist(), done.tolist()
+    for start in order:
+        m0, n0 = divmod(int(start), n_time)
+        if dn[m0][n0]:
+            continue
+        ph[m0][n0], dn[m0][n0] = 0.0, True
+        heap = [(-ls[m0][n0], m0, n0)]
+        while heap:
+            _, m, n = heapq.heappop(heap)
+            for mm, nn in ((m, n + 1), (m, n - 1), (m + 1, n), (m - 1, n)):
+                if 0 <= mm < n_bins and 0 <= nn < n_time and not dn[mm][nn]:
+                    if mm == m:
+                        ph[mm][nn] = ph[m][n] + (nn - n) * 0.5 * (st[m][n] + st[mm][nn])
+                    else:
+                        ph[mm][nn] = ph[m][n] + (mm - m) * 0.5 * (sf[m][n] + sf[mm][nn])
+                    dn[mm][nn] = True
+                    heapq.heappush(heap, (-ls[mm][nn], mm, nn))
+    return np.array(ph)
+
+
+def tree_vs_heap(seconds, n_fft, hop):
+    """The vectorized spanning-tree PGHI against the paper's heap, alone and as the start of FGLA."""
+    print(f"\n## Part 1b: PGHI as a spanning tree (structax) against the paper's heap (pure Python), "
+          f"n_fft={n_fft}, hop={hop}, {seconds:g} s\n")
+    print("| signal | pghi SC tree / heap [dB] | pghi+fgla SC tree / heap [dB] | PGHI CPU tree / heap [s] |")
+    print("|---|---|---|---|")
+    for kind in phase.SIGNALS:
+        x = phase.synthetic_signal(kind, SR, seconds)
+        S = np.abs(phase.stft(x, n_fft, hop))
+        sc = lambda y: phase.spectral_convergence(S, y, n_fft, hop)  # noqa: E731
+        tree, _, t_cpu = timed(lambda: phase.pghi_phase(S, n_fft, hop), 1)
+        heap, _, h_cpu = timed(lambda: pghi_heap_reference(S, n_fft, hop), 1)
+        alone = [sc(phase.retrieve(S, n_fft, hop, method="fgla", n_iter=0, length=x.size, init_phase=p))
+                 for p in (tree, heap)]
+        fgla = [sc(phase.retrieve(S, n_fft, hop, method="fgla", n_iter=N_ITER, length=x.size, init_phase=p))
+                for p in (tree, heap)]
+        print(f"| {kind} | {alone[0]:.1f} / {alone[1]:.1f} | {fgla[0]:.1f} / {fgla[1]:.1f} | "
+              f"{t_cpu:.3f} / {h_cpu:.3f} |")
+
+
 def study(seconds, n_fft, out_dir, kinds=("chirp", "vibrato_bursts", "speech_like")):
     """Error against redundancy n_fft / hop (no noise) and against magnitude noise (hop n_fft / 4)."""
     hops = [n_fft // 2, n_fft // 4, n_fft // 8, n_fft // 16]
@@ -222,6 +277,7 @@ def main():
     repeats = 1 if args.quick else 3
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     bars(seconds, seeds, repeats, 1024, 256, args.out)
+    tree_vs_heap(seconds, 1024, 256)
     print("\nwith n_fft=512, hop_length=128 (the speech-analysis setting):")
     bars(seconds, seeds, repeats, 512, 128, args.out, figure=False)
     if not args.no_study:

@@ -141,6 +141,16 @@ def test_progress_bar_and_a_hop_that_does_not_divide_n_fft():
     assert info.iter_cpu_seconds > 0 and info.method == "gla"
 
 
+def test_init_phase_warm_start_equals_pghi_fgla():
+    """fgla started from pghi_phase's output is exactly method="pghi+fgla" (same seed for PGHI's random bins)."""
+    x = vibrato_with_bursts(0.5)
+    S = np.abs(phase.stft(x, 256, 64))
+    start = phase.pghi_phase(S, 256, 64, rng=np.random.default_rng(3))
+    a = phase.retrieve(S, 256, 64, method="fgla", n_iter=10, length=x.size, init_phase=start)
+    b = phase.retrieve(S, 256, 64, method="pghi+fgla", n_iter=10, length=x.size, random_state=3)
+    np.testing.assert_allclose(a, b, atol=1e-12)
+
+
 # ---------------------------------------------------------------- bad input
 
 @pytest.mark.parametrize("S,kwargs,err,match", [
@@ -162,6 +172,9 @@ def test_progress_bar_and_a_hop_that_does_not_divide_n_fft():
     (np.ones((129, 4)), {"method": "adam"}, ValueError, "method must be one of"),
     (np.ones((129, 4)), {"n_iter": -1}, ValueError, "n_iter must be a non-negative integer"),
     (np.ones((129, 4)), {"momentum": 1.5}, ValueError, r"momentum must be in \[0, 1\]"),
+    (np.ones((129, 4)), {"init_phase": np.zeros((129, 4))}, ValueError, "init_phase is for method='gla' or 'fgla'"),
+    (np.ones((129, 4)), {"method": "fgla", "init_phase": np.zeros((129, 3))}, ValueError,
+     r"init_phase must be finite with the shape of S \(129, 4\), got shape \(129, 3\)"),
 ])
 def test_bad_input_is_named(S, kwargs, err, match):
     with pytest.raises(err, match=match):

@@ -12,6 +12,7 @@ Phase retrieval
 ---------------
 retrieve               signal from magnitude: "gla", "fgla", "pghi", "pghi+fgla" (default)
 pghi_phase             phase-gradient heap integration (Průša et al. 2017), non-iterative
+phase_steps            PGHI's phase derivatives in time and frequency from ``log S``
 spectral_convergence   ``20 log10 ||S - |STFT(x)| || / ||S||`` in dB
 PhaseRetrievalInfo     per-iteration spectral convergence and timings (``return_info=True``)
 check_magnitude        validation of ``S``, ``n_fft``, ``hop_length`` and ``length``
@@ -31,11 +32,11 @@ n_frames               ``1 + length // hop_length``
 
 Command line: ``structax sciml phase input.wav --out out.wav``.
 """
-from ._pghi import HANN_GAMMA, pghi_phase
+from ._pghi import HANN_GAMMA, pghi_phase, phase_steps
 from ._plot import plot_retrieval
 from ._signals import SIGNALS, synthetic_signal
 from ._retrieve import METHODS, PhaseRetrievalInfo, check_magnitude, retrieve, spectral_convergence
 from ._stft import hann_window, istft, n_frames, stft
 
-__all__ = ["retrieve", "pghi_phase", "spectral_convergence", "PhaseRetrievalInfo", "check_magnitude", "plot_retrieval",
+__all__ = ["retrieve", "pghi_phase", "phase_steps", "spectral_convergence", "PhaseRetrievalInfo", "check_magnitude", "plot_retrieval",
            "synthetic_signal", "SIGNALS", "stft", "istft", "hann_window", "n_frames", "METHODS", "HANN_GAMMA"]

@@ -5,11 +5,40 @@ import numpy as np
 import scipy.sparse
 from scipy.sparse import csgraph
 
-__all__ = ["pghi_phase", "HANN_GAMMA"]
+__all__ = ["pghi_phase", "phase_steps", "HANN_GAMMA"]
 
 #: Time-frequency ratio of the Gaussian that best matches a Hann window of length ``n``:
 #: ``lambda = HANN_GAMMA * n**2`` (Průša, Balazs & Søndergaard 2017, Table 1).
 HANN_GAMMA = 0.25645
+
+
+def phase_steps(S: np.ndarray, n_fft: int, hop_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Phase steps from one coefficient to the next in time and in frequency, from ``log S`` alone.
+
+    Returns ``(log_s, step_t, step_f)``: ``step_t[m, n]`` is the phase derivative along frames
+    (radians per frame) and ``step_f[m, n]`` along bins (radians per bin) at coefficient ``(m, n)``,
+    for a Hann window in librosa's convention (formulas in :func:`pghi_phase`). ``log_s`` is
+    ``log S`` with ``S`` floored at ``1e-12 * S.max()``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from structax.sciml.phase import stft, phase_steps
+    >>> x = np.cos(2 * np.pi * 0.125 * np.arange(4096))          # a tone exactly on bin 32
+    >>> _, step_t, step_f = phase_steps(np.abs(stft(x, 256, 64)), 256, 64)
+    >>> bool(np.isclose(step_t[32, 30], 2 * np.pi * 0.125 * 64))  # advance per frame = 2 pi f hop
+    True
+    """
+    S = np.asarray(S, dtype=float)
+    n_bins, n_time = S.shape
+    log_s = np.log(np.maximum(S, max(float(S.max(initial=0.0)), np.finfo(float).tiny) * 1e-12))
+    ds_dm = np.gradient(log_s, axis=0) if n_bins > 1 else np.zeros_like(log_s)
+    ds_dn = np.gradient(log_s, axis=1) if n_time > 1 else np.zeros_like(log_s)
+    m = np.arange(n_bins)[:, None]
+    g = HANN_GAMMA * n_fft  # lam / n_fft, lam in samples**2
+    step_t = 2.0 * np.pi * hop_length * m / n_fft + (hop_length / g) * ds_dm
+    step_f = -(g / hop_length) * ds_dn + np.pi
+    return log_s, step_t, step_f
 
 
 def pghi_phase(S: np.ndarray, n_fft: int, hop_length: int, *, tol: float = 1e-5,
@@ -76,17 +105,11 @@ def pghi_phase(S: np.ndarray, n_fft: int, hop_length: int, *, tol: float = 1e-5,
     smax = float(S.max()) if S.size else 0.0
     if smax <= 0.0:
         return phase
-    log_s = np.log(np.maximum(S, smax * 1e-12))
-    ds_dm = np.gradient(log_s, axis=0) if n_bins > 1 else np.zeros_like(log_s)
-    ds_dn = np.gradient(log_s, axis=1) if n_time > 1 else np.zeros_like(log_s)
-    m = np.arange(n_bins)[:, None]
-    g = HANN_GAMMA * n_fft  # lam / n_fft, lam in samples**2
-    step_t = 2.0 * np.pi * hop_length * m / n_fft + (hop_length / g) * ds_dm
-    step_f = -(g / hop_length) * ds_dn + np.pi
+    log_s, step_t, step_f = phase_steps(S, n_fft, hop_length)
 
     valid = S > tol * smax
     idx = np.arange(S.size).reshape(S.shape)
-    edges = []  # (u, v, smaller log-magnitude of the two): grid neighbours in time, then frequency
+    edges = []  # (u, v, log S[u] + log S[v]): grid neighbours in time, then frequency
     for axis in (1, 0):
         lo = (slice(None), slice(None, -1)) if axis == 1 else (slice(None, -1), slice(None))
         hi = (slice(None), slice(1, None)) if axis == 1 else (slice(1, None), slice(None))

@@ -132,8 +132,8 @@ def spectral_convergence(S: np.ndarray, x: np.ndarray, n_fft: int | None = None,
 def retrieve(S: np.ndarray, n_fft: int | None = None, hop_length: int | None = None, *,
              method: Literal["gla", "fgla", "pghi", "pghi+fgla"] = "pghi+fgla", n_iter: int = 100,
              length: int | None = None, momentum: float = 0.99, tol: float = 1e-5,
-             random_state: int | np.random.Generator | None = 0, return_info: bool = False,
-             progress: bool | Literal["auto"] = "auto"):
+             random_state: int | np.random.Generator | None = 0, init_phase: np.ndarray | None = None,
+             return_info: bool = False, progress: bool | Literal["auto"] = "auto"):
     """Recover a signal from the magnitude of its STFT (phase retrieval).
 
     Parameters
@@ -160,6 +160,9 @@ def retrieve(S: np.ndarray, n_fft: int | None = None, hop_length: int | None = N
         PGHI integrates only coefficients above ``tol * S.max()``.
     random_state : int or numpy.random.Generator, optional
         Seed of the random initial phase (and of PGHI's phases below ``tol``).
+    init_phase : ndarray, optional
+        Starting phase in radians, shape of ``S``, for ``"gla"`` and ``"fgla"`` instead of a random one
+        (a warm start, or another initialisation).
     return_info : bool
         Also return a :class:`PhaseRetrievalInfo` with the spectral convergence per iteration.
     progress : {"auto", True, False}
@@ -213,6 +216,12 @@ def retrieve(S: np.ndarray, n_fft: int | None = None, hop_length: int | None = N
         raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
     if not (np.isfinite(tol) and 0.0 <= tol < 1.0):
         raise ValueError(f"tol must be in [0, 1), got {tol!r}")
+    if init_phase is not None:
+        if method.startswith("pghi"):
+            raise ValueError(f"init_phase is for method='gla' or 'fgla'; method={method!r} starts from PGHI")
+        init_phase = np.asarray(init_phase, dtype=float)
+        if init_phase.shape != S.shape or not np.isfinite(init_phase).all():
+            raise ValueError(f"init_phase must be finite with the shape of S {S.shape}, got shape {init_phase.shape}")
     rng = np.random.default_rng(random_state)
     if method == "pghi":
         n_iter = 0
@@ -221,6 +230,8 @@ def retrieve(S: np.ndarray, n_fft: int | None = None, hop_length: int | None = N
     start = time.perf_counter()
     if method.startswith("pghi"):
         angle = pghi_phase(S, n_fft, hop_length, tol=tol, rng=rng)
+    elif init_phase is not None:
+        angle = init_phase
     else:
         angle = rng.uniform(0.0, 2.0 * np.pi, size=S.shape)
     init_seconds = time.perf_counter() - start
