@@ -134,8 +134,7 @@ def solve_bsde(problem: BSDEProblem, *, n_steps: int = 20, batch_size: int = 64,
 
     Notes
     -----
-    The last layer of each network starts at zero (so Z starts at 0: a random start can make Y blow up
-    through a superlinear f such as Allen–Cahn's). Inputs of each network are standardized with the mean and standard deviation of :math:`X_{t_n}`,
+    Inputs of each network are standardized with the mean and standard deviation of :math:`X_{t_n}`,
     estimated once from 4096 pilot paths (the forward process does not depend on the networks); this
     plays the role of the paper's batch normalization.
 
@@ -176,7 +175,7 @@ def solve_bsde(problem: BSDEProblem, *, n_steps: int = 20, batch_size: int = 64,
         y0_init = float(jnp.mean(jax.vmap(problem.terminal)(x_pilot[-1])))
     if n_steps > 1:
         net_keys = jax.random.split(key_init, n_steps - 1)
-        nets = jax.vmap(lambda k: init_mlp(k, [d, *hidden, d], dtype, final_scale=0.0))(net_keys)
+        nets = jax.vmap(lambda k: init_mlp(k, [d, *hidden, d], dtype, problem.z_init_scale))(net_keys)
     else:
         nets = []
     params = {"y0": jnp.asarray(y0_init, dtype), "z0": jnp.zeros((d,), dtype), "nets": nets}

@@ -174,11 +174,13 @@ def linf_error(student, teacher, dim: int, *, grid_points: int = 2 ** 18, n_star
 
 
 def uniform_study(dims: Sequence[int] = (1, 3), sample_sizes: Sequence[int] = DEFAULT_SIZES, n_seeds: int = 3,
-                  *, depth: int = 5, width: int = 32, n_steps: int = 4000, batch_size: int = 256,
+                  *, depth: int = 5, width: int = 32, student_width: int | None = None, n_steps: int = 4000,
+                  batch_size: int = 256,
                   learning_rate: float = 3e-3, noise: float = 0.0, seed: int = 0, progress: bool | str = "auto"):
     """Run the experiment: for each input dimension, ``n_seeds`` random teachers; for each sample size n a
     student (same architecture) is trained on n uniform samples of its teacher, and its L2 and L∞ errors
-    are measured (:func:`l2_error`, :func:`linf_error`).
+    are measured (:func:`l2_error`, :func:`linf_error`). Students have the teacher's architecture unless
+    ``student_width`` is given (a wider student is easier to optimize).
 
     Returns
     -------
@@ -223,8 +225,9 @@ def uniform_study(dims: Sequence[int] = (1, 3), sample_sizes: Sequence[int] = DE
                     x = jax.random.uniform(kx, (n, d), jnp.float32, -1.0, 1.0)
                     y = relu_network(teacher, x) + noise * jax.random.normal(kn, (n,), jnp.float32)
                     t0 = time.process_time()
-                    student = train_student(jax.random.fold_in(k_student, n), x, y, depth=depth, width=width,
-                                            n_steps=n_steps, batch_size=batch_size, learning_rate=learning_rate)
+                    student = train_student(jax.random.fold_in(k_student, n), x, y, depth=depth,
+                                            width=student_width or width, n_steps=n_steps,
+                                            batch_size=batch_size, learning_rate=learning_rate)
                     jax.block_until_ready(student)
                     cpu = time.process_time() - t0
                     l2 = l2_error(student, teacher, d, k_eval)
