@@ -9,4 +9,9 @@ Subpackages
 phase      STFT phase retrieval: ``phase.retrieve(S, n_fft, hop_length, method="pghi+fgla")`` with
            Griffin-Lim, fast Griffin-Lim, PGHI and PGHI+FGLA; ``phase.stft``/``phase.istft`` in
            librosa's convention; ``phase.spectral_convergence``; CLI ``structax sciml phase``
+pde        high-dimensional PDEs: ``pde.solve_bsde`` (deep BSDE; ``pde.hjb``, ``pde.allen_cahn``) and
+           ``pde.solve_kolmogorov`` (deep Kolmogorov; ``pde.heat``, ``pde.basket_option``), Monte Carlo
+           references, error curves; CLI ``structax sciml hjb | allen-cahn | heat | basket``
+uniform    uniform accuracy of learned ReLU networks: ``uniform.uniform_study`` (L2 and L∞ error against
+           the sample size), ``uniform.plot_study``; CLI ``structax sciml uniform --out DIR``
 """
