@@ -175,6 +175,12 @@ class Family:
         in NumPy.
     scipy_fn : callable or None
         ``scipy_fn(*theta)`` returning a frozen :mod:`scipy.stats` distribution, if one exists.
+    fisher_fn : callable or None
+        ``fisher_fn(y, *theta)``: the expected (Fisher) information per row on the natural parameter
+        scale, as a K × K nested list of ``jax.numpy`` arrays (an entry without a closed form may use the
+        observed value at ``y``). With it, smoothing parameters are selected on the Fisher version of
+        the Laplace approximation, which stays valid where the observed information of a
+        location-scale model is indefinite; without it, on the observed information.
 
     Examples
     --------
@@ -203,6 +209,7 @@ class Family:
     mean_fn: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
     variance_fn: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
     scipy_fn: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
+    fisher_fn: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         params, links = tuple(self.params), tuple(get_link(link) for link in self.links)

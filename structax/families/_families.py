@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.special as sc
 import scipy.stats as st
-from jax.scipy.special import gammaln, xlog1py, xlogy
+import jax
+from jax.scipy.special import gammaln, polygamma, xlog1py, xlogy
 
 from ._base import Family, close_match_hint
 
@@ -149,6 +150,57 @@ def _zip_lp(y, lam, pi):
 
 # ---------------------------------------------------------------------------------------------------
 # Moments for the Student t: mean exists for df > 1, variance is finite for df > 2 (inf for 1 < df <= 2)
+# Expected (Fisher) information per row on the natural scale, K × K (see Family.fisher_fn).
+def _trigamma(x):
+    return polygamma(1, x)
+
+
+def _normal_fisher(y, loc, scale):
+    zero = jnp.zeros_like(loc * scale)
+    return [[1.0 / scale**2 + zero, zero], [zero, 2.0 / scale**2 + zero]]
+
+
+def _student_t_fisher(y, loc, scale, df):
+    # Lange, Little & Taylor (1989), JASA 84, 881-896, eq. (A.1)-(A.3)
+    zero = jnp.zeros_like(loc * scale * df)
+    i_mm = (df + 1.0) / ((df + 3.0) * scale**2)
+    i_ss = 2.0 * df / ((df + 3.0) * scale**2)
+    i_sd = -2.0 / (scale * (df + 1.0) * (df + 3.0))
+    i_dd = 0.25 * (_trigamma(0.5 * df) - _trigamma(0.5 * (df + 1.0))) - (df + 5.0) / (2.0 * df * (df + 1.0) * (df + 3.0))
+    return [[i_mm + zero, zero, zero], [zero, i_ss + zero, i_sd + zero], [zero, i_sd + zero, i_dd + zero]]
+
+
+def _negbin_fisher(y, mu, size):
+    # E[-d²l/dsize²] has no closed form: the observed value at y stands in for that entry
+    zero = jnp.zeros_like(y * mu * size)
+    second = jax.vmap(jax.grad(jax.grad(lambda k, yy, m: _negbin_lp(yy, m, k))))
+    i_kk = -second(*jnp.broadcast_arrays(size + zero, y + zero, mu + zero))
+    return [[size / (mu * (mu + size)) + zero, zero], [zero, i_kk]]
+
+
+def _gamma_fisher(y, mu, shape):
+    zero = jnp.zeros_like(mu * shape)
+    return [[shape / mu**2 + zero, zero], [zero, _trigamma(shape) - 1.0 / shape + zero]]
+
+
+def _invgauss_fisher(y, mu, phi):
+    zero = jnp.zeros_like(mu * phi)
+    return [[1.0 / (phi * mu**3) + zero, zero], [zero, 0.5 / phi**2 + zero]]
+
+
+def _beta_fisher(y, mu, phi):
+    # (a, b) = (mu phi, (1 - mu) phi): the information of Beta(a, b), transformed to (mu, phi)
+    ta, tb, tp = _trigamma(mu * phi), _trigamma((1.0 - mu) * phi), _trigamma(phi)
+    i_mp = phi * (mu * ta - (1.0 - mu) * tb)
+    return [[phi**2 * (ta + tb), i_mp], [i_mp, mu**2 * ta + (1.0 - mu) ** 2 * tb - tp]]
+
+
+def _weibull_fisher(y, lam, k):
+    zero = jnp.zeros_like(lam * k)
+    cross = -(1.0 - _EULER_GAMMA) / lam + zero
+    return [[(k / lam) ** 2 + zero, cross], [cross, ((1.0 - _EULER_GAMMA) ** 2 + math.pi**2 / 6.0) / k**2 + zero]]
+
+
 def _t_mean(loc, scale, df):
     return np.where(df > 1, loc, np.nan)
 
@@ -164,61 +216,62 @@ def _weibull_var(lam, k):
 normal = Family(
     "normal", ("loc", "scale"), ("identity", "log"), _normal_lp, "y real", checks=_REAL,
     init_fn=lambda y: (np.mean(y), _sd(y)), mean_fn=lambda m, s: m, variance_fn=lambda m, s: s**2,
-    scipy_fn=lambda m, s: st.norm(m, s),
+    scipy_fn=lambda m, s: st.norm(m, s), fisher_fn=_normal_fisher,
 )
 # student_t: df > 0 through a log link with no lower bound; the variance is finite only for df > 2
 student_t = Family(
     "student_t", ("loc", "scale", "df"), ("identity", "log", "log"), _student_t_lp, "y real", checks=_REAL,
     init_fn=_student_t_init, mean_fn=_t_mean, variance_fn=_t_var,
-    scipy_fn=lambda m, s, df: st.t(df, m, s),
+    scipy_fn=lambda m, s, df: st.t(df, m, s), fisher_fn=_student_t_fisher,
 )
 bernoulli = Family(
     "bernoulli", ("loc",), ("logit",), lambda y, p: xlogy(y, p) + xlog1py(1.0 - y, -p), "y in {0, 1}",
     is_discrete=True, checks=_BINARY, init_fn=_binary_init,
     mean_fn=lambda p: p, variance_fn=lambda p: p * (1.0 - p), scipy_fn=lambda p: st.bernoulli(p),
+    fisher_fn=lambda y, p: [[1.0 / (p * (1.0 - p))]],
 )
 poisson = Family(
     "poisson", ("loc",), ("log",), _poisson_lp, "y in {0, 1, 2, ...}", is_discrete=True, checks=_COUNT,
     init_fn=lambda y: (_rate(y),), mean_fn=lambda lam: lam, variance_fn=lambda lam: lam,
-    scipy_fn=lambda lam: st.poisson(lam),
+    scipy_fn=lambda lam: st.poisson(lam), fisher_fn=lambda y, lam: [[1.0 / lam]],
 )
 negative_binomial = Family(
     "negative_binomial", ("loc", "size"), ("log", "log"), _negbin_lp, "y in {0, 1, 2, ...}",
     is_discrete=True, checks=_COUNT,
     init_fn=_negbin_init,
     mean_fn=lambda mu, k: mu, variance_fn=lambda mu, k: mu + mu**2 / k,
-    scipy_fn=lambda mu, k: st.nbinom(k, k / (k + mu)),
+    scipy_fn=lambda mu, k: st.nbinom(k, k / (k + mu)), fisher_fn=_negbin_fisher,
 )
 gamma = Family(
     "gamma", ("loc", "shape"), ("log", "log"), _gamma_lp, "y > 0", checks=_POSITIVE,
     init_fn=lambda y: (np.mean(y), 1.0 / _cv2(y)), mean_fn=lambda mu, k: mu, variance_fn=lambda mu, k: mu**2 / k,
-    scipy_fn=lambda mu, k: st.gamma(k, scale=mu / k),
+    scipy_fn=lambda mu, k: st.gamma(k, scale=mu / k), fisher_fn=_gamma_fisher,
 )
 inverse_gaussian = Family(
     "inverse_gaussian", ("loc", "scale"), ("log", "log"), _invgauss_lp, "y > 0", checks=_POSITIVE,
     init_fn=lambda y: (np.mean(y), _cv2(y) / np.mean(y)),
     mean_fn=lambda mu, phi: mu, variance_fn=lambda mu, phi: phi * mu**3,
     # scipy's invgauss(m, scale=s) has mean m s and shape s; shape lambda = 1 / phi
-    scipy_fn=lambda mu, phi: st.invgauss(mu * phi, scale=1.0 / phi),
+    scipy_fn=lambda mu, phi: st.invgauss(mu * phi, scale=1.0 / phi), fisher_fn=_invgauss_fisher,
 )
 beta = Family(
     "beta", ("loc", "precision"), ("logit", "log"), _beta_lp, "0 < y < 1", checks=_UNIT,
     init_fn=lambda y: (np.mean(y), _clip(np.mean(y) * (1 - np.mean(y)) / np.var(y) - 1.0, 0.1, 1e4)),
     mean_fn=lambda mu, phi: mu, variance_fn=lambda mu, phi: mu * (1.0 - mu) / (1.0 + phi),
-    scipy_fn=lambda mu, phi: st.beta(mu * phi, (1.0 - mu) * phi),
+    scipy_fn=lambda mu, phi: st.beta(mu * phi, (1.0 - mu) * phi), fisher_fn=_beta_fisher,
 )
 # lognormal: loc and scale are the mean and sd of log y, so mean() is exp(loc + scale^2 / 2), not loc
 lognormal = Family(
     "lognormal", ("loc", "scale"), ("identity", "log"), lambda y, m, s: _normal_lp(jnp.log(y), m, s) - jnp.log(y),
     "y > 0", checks=_POSITIVE, init_fn=lambda y: (np.mean(np.log(y)), _sd(np.log(y))),
     mean_fn=lambda m, s: np.exp(m + 0.5 * s**2), variance_fn=lambda m, s: np.expm1(s**2) * np.exp(2 * m + s**2),
-    scipy_fn=lambda m, s: st.lognorm(s, scale=np.exp(m)),
+    scipy_fn=lambda m, s: st.lognorm(s, scale=np.exp(m)), fisher_fn=_normal_fisher,
 )
 # weibull: loc is the Weibull scale lambda (mean = lambda Gamma(1 + 1/k)), shape is k
 weibull = Family(
     "weibull", ("loc", "shape"), ("log", "log"), _weibull_lp, "y > 0", checks=_POSITIVE, init_fn=_weibull_init,
     mean_fn=lambda lam, k: lam * sc.gamma(1.0 + 1.0 / k), variance_fn=_weibull_var,
-    scipy_fn=lambda lam, k: st.weibull_min(k, scale=lam),
+    scipy_fn=lambda lam, k: st.weibull_min(k, scale=lam), fisher_fn=_weibull_fisher,
 )
 zero_inflated_poisson = Family(
     "zero_inflated_poisson", ("loc", "zero_prob"), ("log", "logit"), _zip_lp, "y in {0, 1, 2, ...}",

@@ -21,7 +21,7 @@ from ..smooth._block import Block, GramPlan
 
 __all__ = ["Penalty", "Problem", "GaussianProblem", "FitResult", "make_row_derivatives", "inner_fit",
            "initial_lambda", "select_smoothing", "build_log_posterior", "FitInfo",
-           "hessian_derivatives", "make_hessian_jvp"]
+           "curvature", "make_hessian_jvp", "make_fisher"]
 
 
 class Penalty(NamedTuple):
@@ -71,6 +71,9 @@ class Problem:
     row_loglik: Callable  # (y, eta (K,n), w) -> ll_rows (n,)
     # (y, eta, w, deta (J,K,n)) -> d neg_hess (J,K,K,n): the per-row Hessian's change along deta
     row_hessian_jvp: Callable | None = None
+    # the same two for the expected (Fisher) information, where the family has one
+    row_fisher: Callable | None = None  # (y, eta, w) -> (K,K,n)
+    row_fisher_jvp: Callable | None = None  # (y, eta, w, deta (J,K,n)) -> (J,K,K,n)
     _gram_cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -154,16 +157,24 @@ class Problem:
 
     def loglik(self, beta: np.ndarray) -> float:
         """Log-likelihood ``ℓ(β)``."""
-        return float(np.sum(self.row_loglik(self.y, self.eta(beta), self._w())))
+        return float(np.sum(by_rows(self.row_loglik, self.y, self.eta(beta), self._w())))
 
     def derivatives(self, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """``ℓ(β)``, its gradient and its negative Hessian with respect to β."""
-        ll_rows, g, nh = self.row_derivatives(self.y, self.eta(beta), self._w())
-        return float(np.sum(ll_rows)), self.gradient(np.asarray(g)), self.hessian(np.asarray(nh))
+        ll_rows, g, nh = by_rows(self.row_derivatives, self.y, self.eta(beta), self._w())
+        return float(np.sum(ll_rows)), self.gradient(g), self.hessian(nh)
+
+    def fisher(self, beta: np.ndarray) -> np.ndarray | None:
+        """Expected (Fisher) information ``Xᵀ E[W] X``, or None for a family without ``fisher_fn``."""
+        if self.row_fisher is None:
+            return None
+        return self.hessian(np.asarray(self.row_fisher(self.y, self.eta(beta), self._w())))
 
     def hessian_derivative_traces(self, beta: np.ndarray, directions: np.ndarray, v: np.ndarray) -> np.ndarray:
         """``tr(V · dH[d_j])`` for each row ``d_j`` of ``directions`` (J × p), where ``dH[d]`` is the change
         of ``H = XᵀWX`` when β moves along d (the LAML gradient needs only these traces, with V = (H+S)⁻¹).
+        H is the information LAML uses: the expected one where the family has ``fisher_fn``, else the
+        observed one.
 
         ``tr(V Xᵀ dW X) = Σ_r Σ_kl dW_kl(r) q_kl(r)`` with ``q_kl(r) = x_k(r)ᵀ V_kl x_l(r)``: the per-row
         quadratic forms come from one table per pair of blocks, so all J traces cost about one ``XᵀWX``
@@ -188,7 +199,8 @@ class Problem:
         deta = np.zeros((len(directions), self.n_params, len(self.y)))
         for block, k, cols in zip(self.blocks, self.block_param, self.block_cols):
             deta[:, k, :] += np.asarray(block.dot(directions[:, cols].T)).T
-        dw = np.asarray(self.row_hessian_jvp(self.y, eta, self._w(), deta))  # (J, K, K, n)
+        jvp = self.row_fisher_jvp if self.row_fisher is not None else self.row_hessian_jvp
+        dw = by_rows(jvp, self.y, eta, self._w(), deta)  # (J, K, K, n)
         if "plan" not in self._gram_cache:
             self._gram_cache["plan"] = GramPlan(self.blocks)
         plan = self._gram_cache["plan"]
@@ -263,17 +275,66 @@ class GaussianProblem:
         h[p, p] = 2 * rss * inv_var
         return self.loglik(beta), score, h
 
-    def hessian_derivative(self, beta: np.ndarray, direction: np.ndarray) -> np.ndarray:
-        """Change of the negative Hessian of :meth:`derivatives` along ``direction`` (closed form)."""
-        b, inv_var = beta[:-1], np.exp(-2 * beta[-1])
-        db, ds = direction[:-1], direction[-1]
-        resid_x = self.xty - self.gram @ b
-        p = len(b)
-        out = np.empty((p + 1, p + 1))
-        out[:p, :p] = -2 * ds * inv_var * self.gram
-        out[:p, p] = out[p, :p] = (-2 * (self.gram @ db) - 4 * ds * resid_x) * inv_var
-        out[p, p] = (-4 * float(resid_x @ db) - 4 * ds * self._rss(beta)) * inv_var
+    def fisher(self, beta: np.ndarray) -> np.ndarray:
+        """Expected information: ``XᵀWX/σ²`` for the mean, ``2Σw`` for log σ, no cross term."""
+        p = len(self.xty)
+        out = np.zeros((p + 1, p + 1))
+        out[:p, :p] = self.gram * np.exp(-2 * beta[-1])
+        out[p, p] = 2 * self.sum_w
         return out
+
+    def hessian_derivative_traces(self, beta: np.ndarray, directions: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """``tr(V · dI[d_j])`` for the change of :meth:`fisher` along each row of ``directions``."""
+        p = len(self.xty)
+        return -2 * directions[:, -1] * np.exp(-2 * beta[-1]) * float(np.sum(v[:p, :p] * self.gram))
+
+
+# Rows per call of a jitted per-row kernel: XLA's buffers stay at a few tens of MB whatever n is, and
+# every n above this shares one compiled kernel (the last chunk is padded to a bucketed length).
+ROW_CHUNK = 1 << 18
+
+
+def _bucket(n: int) -> int:
+    """``n`` rounded up to at most 1/8 more (few distinct lengths, so few compilations)."""
+    if n <= 1024:
+        return 1024
+    step = 2 ** max(n.bit_length() - 4, 0)
+    return -(-n // step) * step
+
+
+def by_rows(kernel: Callable, y: np.ndarray, eta: np.ndarray, w: np.ndarray, *extra: np.ndarray):
+    """``kernel(y, eta, w, *extra)`` of a per-row kernel (rows on the last axis of every argument and
+    result) in chunks of :data:`ROW_CHUNK` rows, as NumPy arrays. Padded rows get weight 0 and are cut.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> out = by_rows(lambda y, eta, w: w * (y - eta[0]), np.arange(3.0), np.ones((1, 3)), np.ones(3))
+    >>> out.tolist()
+    [-1.0, 0.0, 1.0]
+    """
+    n = len(y)
+    outs = []
+    for start in range(0, n, ROW_CHUNK):
+        stop = min(start + ROW_CHUNK, n)
+        size = ROW_CHUNK if stop - start == ROW_CHUNK else _bucket(stop - start)
+        pad = size - (stop - start)
+
+        def cut(a, fill=None):
+            a = a[..., start:stop]
+            if not pad:
+                return a
+            tail = np.repeat(a[..., :1], pad, axis=-1) if fill is None else np.full(a.shape[:-1] + (pad,), fill)
+            return np.concatenate([a, tail], axis=-1)
+
+        result = kernel(cut(y), cut(eta), cut(w, 0.0), *[cut(e) for e in extra])
+        outs.append(tuple(np.asarray(r)[..., :stop - start] for r in result) if isinstance(result, tuple)
+                    else np.asarray(result)[..., :stop - start])
+    if len(outs) == 1:
+        return outs[0]
+    if isinstance(outs[0], tuple):
+        return tuple(np.concatenate(parts, axis=-1) for parts in zip(*outs))
+    return np.concatenate(outs, axis=-1)
 
 
 def make_row_derivatives(family, links):
@@ -302,6 +363,33 @@ def make_row_derivatives(family, links):
         return rows(y, eta, w), g, neg_hess
 
     return jax.jit(derivatives), jax.jit(rows)
+
+
+def make_fisher(family, links):
+    """Jitted per-row expected information with respect to the linear predictors, ``(y, eta, w) ->
+    (K,K,n)`` (``w · θ'_k θ'_l I_kl(θ)``, θ' the inverse links' derivatives), and its forward-mode change
+    along directions ``deta`` (J,K,n) -> (J,K,K,n); ``(None, None)`` for a family without ``fisher_fn``."""
+    import jax
+    import jax.numpy as jnp
+
+    if family.fisher_fn is None:
+        return None, None
+    n_params = len(links)
+
+    def rows(y, eta, w):
+        theta, slope = [], []
+        for k in range(n_params):
+            value, d = jax.jvp(links[k].inverse, (eta[k],), (jnp.ones_like(eta[k]),))
+            theta.append(value)
+            slope.append(d)
+        info = family.fisher_fn(y, *theta)
+        return jnp.stack([jnp.stack([w * slope[k] * slope[l] * jnp.broadcast_to(info[k][l], y.shape)
+                                     for l in range(n_params)]) for k in range(n_params)])
+
+    def along(y, eta, w, deta):
+        return jax.vmap(lambda d: jax.jvp(lambda e: rows(y, e, w), (eta,), (d,))[1])(deta)
+
+    return jax.jit(rows), jax.jit(along)
 
 
 def make_hessian_jvp(family, links):
@@ -394,21 +482,26 @@ def _solve_psd(hp: np.ndarray, rhs: np.ndarray):
     non-canonical links away from the mode), use its eigenvalues' absolute values, floored."""
     d = np.sqrt(np.maximum(np.diag(hp), 1e-300))
     scaled = hp / d[:, None] / d[None, :]
+    ds = d if rhs.ndim == 1 else d[:, None]
     try:
         c = sla.cho_factor(scaled, lower=True, check_finite=False)
-        return sla.cho_solve(c, rhs / d, check_finite=False) / d
+        return sla.cho_solve(c, rhs / ds, check_finite=False) / ds
     except np.linalg.LinAlgError:
         ev, vec = np.linalg.eigh(scaled)
         ev = np.maximum(np.abs(ev), 1e-8 * max(ev.max(), 1.0))
-        return (vec @ ((vec.T @ (rhs / d)) / ev)) / d
+        inv_ev = 1 / ev if rhs.ndim == 1 else (1 / ev)[:, None]
+        return (vec @ ((vec.T @ (rhs / ds)) * inv_ev)) / ds
 
 
 def inner_fit(problem: Problem, beta: np.ndarray, lam: np.ndarray, max_iter: int = 100,
-              tol: float = 1e-9) -> tuple[np.ndarray, InnerInfo, tuple]:
+              tol: float = 1e-9, held: np.ndarray | None = None) -> tuple[np.ndarray, InnerInfo, tuple]:
     """Maximize the penalized log-likelihood for fixed λ by Newton's method with step halving.
 
-    Returns the coefficients, an :class:`InnerInfo`, and ``(ll, H, Sλ)`` at the optimum (H the negative
-    Hessian of the log-likelihood, ``Xᵀ W X``). A start where the objective is not finite, or a Newton
+    ``held``: coefficient positions kept at their value in ``beta`` (the constant distribution
+    parameters that :func:`select_smoothing` estimates in the outer loop).
+
+    Returns the coefficients, an :class:`InnerInfo`, and ``(ll, H, Sλ, g)`` at the optimum (H the negative
+    Hessian of the log-likelihood, ``Xᵀ W X``, g its gradient). A start where the objective is not finite, or a Newton
     step that stays non-finite after 40 halvings, ends the iteration unconverged (never a NaN result
     reported as converged).
     """
@@ -419,12 +512,18 @@ def inner_fit(problem: Problem, beta: np.ndarray, lam: np.ndarray, max_iter: int
     converged = False
     it = 0
     if not (np.isfinite(obj) and np.all(np.isfinite(grad)) and np.all(np.isfinite(h))):
-        return beta, InnerInfo(0, False, float("nan")), (ll, h, s_lam)
+        return beta, InnerInfo(0, False, float("nan")), (ll, h, s_lam, grad)
     for it in range(1, max_iter + 1):
         if has_l1:  # majorize-minimize: re-expand the smoothed L1 at the current coefficients
             s_lam = problem.penalty_matrix(lam, beta)
         score = grad - s_lam @ beta
-        step = _solve_psd(h + s_lam, score)
+        if held is None:
+            step = _solve_psd(h + s_lam, score)
+        else:
+            score[held] = 0.0
+            free = np.setdiff1d(np.arange(len(beta)), held)
+            step = np.zeros_like(beta)
+            step[free] = _solve_psd((h + s_lam)[np.ix_(free, free)], score[free])
         decrement = float(score @ step)
         if not np.isfinite(decrement):
             break
@@ -448,7 +547,7 @@ def inner_fit(problem: Problem, beta: np.ndarray, lam: np.ndarray, max_iter: int
             break
     if has_l1:
         s_lam = problem.penalty_matrix(lam, beta)
-    return beta, InnerInfo(it, converged, obj), (ll, h, s_lam)
+    return beta, InnerInfo(it, converged, obj), (ll, h, s_lam, grad)
 
 
 @dataclass
@@ -488,12 +587,13 @@ class FitResult:
     coef: np.ndarray
     lam: np.ndarray
     cov: np.ndarray  # Bayesian posterior covariance Vp = (H + Sλ)⁻¹
-    edf: np.ndarray  # per coefficient: diag((H + Sλ)⁻¹ H)
+    edf: np.ndarray  # per coefficient: diag((I + Sλ)⁻¹ I), I the information LAML uses
     hessian: np.ndarray
     loglik: float
     laml: float
     info: FitInfo
     seconds: float
+    information: np.ndarray | None = None  # the information LAML and the edf use (see curvature)
 
     @property
     def converged(self) -> bool:
@@ -569,62 +669,70 @@ class _Point(NamedTuple):
     lam: np.ndarray
     beta: np.ndarray
     ll: float
-    h: np.ndarray
+    h: np.ndarray  # observed information (negative Hessian of ℓ)
+    score: np.ndarray  # gradient of ℓ
+    curv: np.ndarray  # the information LAML uses (see curvature)
     s_lam: np.ndarray
-    hp_inv: np.ndarray | None
+    hp_inv: np.ndarray | None  # (curv + S)⁻¹ on the free coefficients, zero rows/columns for held ones
     groups: dict
     laml: float
     inner: InnerInfo
     ok: bool
 
 
-def _evaluate(problem, lam, beta_start, max_inner) -> _Point:
+def _evaluate(problem, lam, beta_start, max_inner, held=None) -> _Point:
     """Inner fit at ``lam`` and the LAML score ``−ℓ + ½βᵀSβ + ½log|H + S| − ½log|S|₊`` there. The point
     is not usable (``ok`` False, score +inf) where the inner fit did not converge, something is not
     finite, or ``H + S`` is not positive definite: there the Laplace approximation is not valid, and the
     outer iteration must not go there."""
-    beta, inner, (ll, h, s_lam) = inner_fit(problem, beta_start, lam, max_iter=max_inner)
+    beta, inner, (ll, h, s_lam, grad) = inner_fit(problem, beta_start, lam, max_iter=max_inner, held=held)
     groups = _group_pseudo(problem, lam, beta)
-    hp = h + s_lam
+    curv = curvature(problem, beta, h) if inner.converged else h
+    free = np.arange(len(beta)) if held is None else np.setdiff1d(np.arange(len(beta)), held)
+    hp = (curv + s_lam)[np.ix_(free, free)]
     ok = inner.converged and np.isfinite(ll) and np.all(np.isfinite(hp))
     laml, hp_inv = np.inf, None
     if ok:
         try:
             chol = sla.cho_factor(hp, lower=True, check_finite=False)
             logdet = 2 * float(np.sum(np.log(np.diag(chol[0]))))
-            hp_inv = sla.cho_solve(chol, np.eye(len(hp)), check_finite=False)
+            hp_inv = np.zeros((len(beta), len(beta)))
+            hp_inv[np.ix_(free, free)] = sla.cho_solve(chol, np.eye(len(hp)), check_finite=False)
             laml = (-ll + 0.5 * beta @ s_lam @ beta + 0.5 * logdet
                     - 0.5 * sum(g[2] for g in groups.values()))
         except (np.linalg.LinAlgError, sla.LinAlgError):
             ok = False
     ok = ok and bool(np.isfinite(laml))
-    return _Point(lam, beta, ll, h, s_lam, hp_inv, groups, laml if ok else np.inf, inner, ok)
+    return _Point(lam, beta, ll, h, grad, curv, s_lam, hp_inv, groups, laml if ok else np.inf, inner, ok)
 
 
-def hessian_derivatives(problem, beta: np.ndarray, directions: np.ndarray) -> list[np.ndarray]:
-    """``dH/dβ`` along each row of ``directions`` (J × p): the change of the negative log-likelihood
-    Hessian ``H = Xᵀ W X`` when the coefficients move, from the per-row third derivatives with respect to
-    the linear predictors (a JAX jvp of the per-row Hessian). Needed for the exact LAML gradient of
-    families whose ``W`` depends on β (Wood, Pya & Säfken 2016)."""
-    if isinstance(problem, GaussianProblem):
-        return [problem.hessian_derivative(beta, d) for d in directions]
-    eta = problem.eta(beta)
-    deta = np.zeros((len(directions), problem.n_params, len(problem.y)))
-    for block, k, cols in zip(problem.blocks, problem.block_param, problem.block_cols):
-        deta[:, k, :] += np.asarray(block.dot(directions[:, cols].T)).T
-    dw = np.asarray(problem.row_hessian_jvp(problem.y, eta, problem._w(), deta))
-    return [problem.hessian(dw[j]) for j in range(len(directions))]
+def curvature(problem, beta: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """The information matrix the Laplace approximation uses: the expected (Fisher) information where
+    the family has one, else the observed ``h``. For a location-scale model the observed information
+    is a sum of per-row blocks that are each indefinite; with flexible terms in both parameters it can
+    be indefinite at the estimate, and then ``log|H + S|`` falls without bound as a smoothing parameter
+    shrinks (negative edf, λ running away). The expected information is positive definite."""
+    information = problem.fisher(beta)
+    return h if information is None else information
 
 
-def _outer_direction(problem, point: _Point, free, df_target):
+def _outer_direction(problem, point: _Point, free, df_target, held):
     """Exact LAML gradient with respect to log λ, and the step proposed for each coordinate.
 
-    ``dV/dρ_j = ½ λ_j [β̂ᵀS_jβ̂ + tr((H+S)⁻¹S_j) − tr(S⁺S_j)] + ½ tr((H+S)⁻¹ dH/dρ_j)`` with
-    ``dβ̂/dρ_j = −(H+S)⁻¹ λ_j S_j β̂`` (the envelope theorem removes the other β̂ terms). The proposal is
+    ``dV/dρ_j = ½ λ_j [β̂ᵀS_jβ̂ + tr((I+S)⁻¹S_j) − tr(S⁺S_j)] + ½ tr((I+S)⁻¹ dI/dρ_j)`` with I the
+    information of :func:`curvature` and ``dβ̂/dρ_j = −(H+S)⁻¹ λ_j S_j β̂`` from the observed H (the
+    envelope theorem removes the other β̂ terms). The proposal is
     the generalized Fellner–Schall step (Wood & Fasiolo 2017) with the exact ``dH/dρ_j`` term moved into
     its numerator, so its fixed point is the exact stationary point of LAML, not of the approximation
     that ignores how W changes with β̂; each component has the sign opposite to the gradient's, so the
     step is a descent direction. Penalties with a ``target_df`` get a Newton step on their edf instead.
+
+    The ``held`` coefficients (constant distribution parameters: a scale, a shape, a precision)
+    are outer variables too, as mgcv treats the θ of its extended families: the score is LAML with the
+    other coefficients integrated out, which corrects their estimate for the degrees of freedom the
+    smooths use (for a normal model, σ² = RSS/(n − edf) as in REML). Their gradient is
+    ``−∂ℓ/∂θ + ½ tr((I+S)⁻¹ dI/dθ)`` with ``dβ̂/dθ = (H+S)⁻¹ H_·θ``, their step a Newton step on the
+    profile curvature ``H_θθ − H_θ·(H+S)⁻¹H_·θ``. Returns (gradient, step) for the λ's and for θ.
     """
     pens = problem.penalties
     lam, beta, hp_inv = point.lam, point.beta, point.hp_inv
@@ -633,8 +741,18 @@ def _outer_direction(problem, point: _Point, free, df_target):
     moving = np.flatnonzero(free)
     s_beta = {j: lam[j] * _embed(pens[j], pens[j].matrix_at(beta) @ beta[pens[j].cols], len(beta))
               for j in moving}
-    dh = dict(zip(moving, hessian_derivatives(problem, beta, np.array([-hp_inv @ s_beta[j] for j in moving]))
-                  if len(moving) else []))
+    hp_obs = point.h + point.s_lam
+    directions = [-_solve_free(hp_obs, s_beta[j], held) for j in moving]
+    for t in held:  # θ_t up by one: the free coefficients follow, dβ̂ = −(H+S)⁻¹ H_·t
+        d = -_solve_free(hp_obs, hp_obs[:, t], held)
+        d[t] = 1.0
+        directions.append(d)
+    traces = problem.hessian_derivative_traces(beta, np.array(directions), hp_inv) if directions else []
+    dh = dict(zip(moving, traces[:len(moving)]))
+    theta_grad = np.array([-point.score[t] + 0.5 * traces[len(moving) + i] for i, t in enumerate(held)])
+    theta_curv = np.array([float(hp_obs[t, :] @ directions[len(moving) + i]) for i, t in enumerate(held)])
+    theta_step = np.where(theta_curv > 0, -theta_grad / np.where(theta_curv > 0, theta_curv, 1.0),
+                          -np.sign(theta_grad))
     for j, pen in enumerate(pens):
         c = pen.cols
         sj = pen.matrix_at(beta)
@@ -642,19 +760,27 @@ def _outer_direction(problem, point: _Point, free, df_target):
             _, s_pinv, _ = point.groups[pen.group]
             tr_s = float(np.sum(s_pinv * sj.T))
             tr_h = float(np.sum(hp_inv[c, c] * sj.T))
-            tr_dh = float(np.sum(hp_inv * dh[j].T)) / lam[j]
+            tr_dh = float(dh[j]) / lam[j]
             quad = max(float(beta[c] @ sj @ beta[c]), 1e-300)
             numerator = tr_s - tr_h - tr_dh
             grad[j] = 0.5 * lam[j] * (quad - numerator)
             step[j] = np.log(numerator / quad) if numerator > 0 else -np.inf
         elif df_target[j]:
-            f_block = hp_inv[c, :] @ point.h[:, c]
+            f_block = hp_inv[c, :] @ point.curv[:, c]
             edf_j = float(np.trace(f_block))
             # d edf / d log λ = −λ tr(Hp⁻¹ S_j Hp⁻¹ H) on the term's columns
-            deriv = -lam[j] * float(np.trace((hp_inv[c, c] @ sj) @ (hp_inv[c, :] @ point.h[:, c])))
+            deriv = -lam[j] * float(np.trace((hp_inv[c, c] @ sj) @ (hp_inv[c, :] @ point.curv[:, c])))
             step[j] = np.clip((pen.target_df - edf_j) / min(deriv, -1e-12), -3, 3)
             grad[j] = edf_j - pen.target_df  # reported, not descended
-    return grad, step
+    return grad, step, theta_grad, theta_step
+
+
+def _solve_free(hp: np.ndarray, rhs: np.ndarray, held) -> np.ndarray:
+    """``hp⁻¹ rhs`` on the coefficients not ``held``, zero on the held ones."""
+    out = np.zeros(len(rhs))
+    free = np.setdiff1d(np.arange(len(rhs)), held)
+    out[free] = _solve_psd(hp[np.ix_(free, free)], rhs[free])
+    return out
 
 
 def _embed(pen: Penalty, v: np.ndarray, p: int) -> np.ndarray:
@@ -696,19 +822,20 @@ def select_smoothing(problem: Problem, beta0: np.ndarray, lam0: np.ndarray | Non
     free = np.array([p.fixed is None and p.target_df is None for p in pens], dtype=bool)
     df_target = np.array([p.target_df is not None for p in pens], dtype=bool)
     moving = free | df_target
+    held = constant_parameter_coefs(problem)
     if log_lam_bounds is None:
         centre = np.log(initial_lambda(problem, beta0, ratio=1.0, ignore_fixed=True))
         low, high = centre - LOG_LAM_SPAN, centre + LOG_LAM_SPAN
     else:
         low, high = log_lam_bounds
     lam = np.where(moving, np.exp(np.clip(np.log(lam), low, high)), lam)
-    point = _evaluate(problem, lam, beta0, max_inner)
+    point = _evaluate(problem, lam, beta0, max_inner, held)
     info = FitInfo(False, "", 0, point.inner.iterations, np.nan, inner_failures=int(not point.inner.converged))
     if not point.ok:
         info.message = ("the inner fit at the starting smoothing parameters did not converge to a finite "
                         "optimum with a positive definite Hessian")
         return _finish(problem, point, info, start, low, high, moving)
-    if not moving.any():
+    if not moving.any() and not len(held):
         info.converged, info.message, info.gradient_norm = True, "no smoothing parameters to select", 0.0
         return _finish(problem, point, info, start, low, high, moving)
     radius = _RADIUS_START
@@ -716,13 +843,13 @@ def select_smoothing(problem: Problem, beta0: np.ndarray, lam0: np.ndarray | Non
     previous = None  # (ρ, gradient) of the last accepted point, for the secant curvature
     for outer in range(1, max_outer + 1):
         info.outer_iterations = outer
-        grad, proposal = _outer_direction(problem, point, free, df_target)
+        grad, proposal, theta_grad, theta_step = _outer_direction(problem, point, free, df_target, held)
         rho = np.log(point.lam)
         if previous is not None:
             proposal = _secant_extension(proposal, grad, rho, *previous, free)
         previous = (rho, grad)
         pushing_out = ((rho >= high - 1e-9) & (grad < 0)) | ((rho <= low + 1e-9) & (grad > 0))
-        projected = np.where(free & ~pushing_out, grad, 0.0)
+        projected = np.concatenate([np.where(free & ~pushing_out, grad, 0.0), theta_grad])
         info.gradient_norm = float(np.max(np.abs(projected), initial=0.0))
         df_error = np.max(np.abs(np.where(df_target, grad, 0.0)), initial=0.0)
         info.history.append((outer, point.laml, info.gradient_norm, point.lam.copy()))
@@ -734,26 +861,40 @@ def select_smoothing(problem: Problem, beta0: np.ndarray, lam0: np.ndarray | Non
         proposal = np.where(free & pushing_out, 0.0, np.nan_to_num(proposal, neginf=-_RADIUS_MAX,
                                                                     posinf=_RADIUS_MAX))
         step = np.clip(proposal, -radius, radius)
+        step_theta = np.clip(theta_step, -radius, radius)
+        if np.any(step[df_target] != 0):
+            # λ's with a df target follow their edf, not LAML: move them first, then judge the rest on LAML
+            df_point = _evaluate(problem, np.exp(np.where(df_target, np.clip(rho + step, low, high), rho)),
+                                 point.beta, max_inner, held)
+            info.inner_iterations += df_point.inner.iterations
+            if df_point.ok:
+                point, rho = df_point, np.log(df_point.lam)
+            step = np.where(df_target, 0.0, step)
         for attempt in range(_SHRINK_TRIES):
             trial_rho = np.where(moving, np.clip(rho + step, low, high), rho)
-            trial = _evaluate(problem, np.exp(trial_rho), point.beta, max_inner)
+            beta_start = point.beta.copy()
+            beta_start[held] += step_theta
+            trial = _evaluate(problem, np.exp(trial_rho), beta_start, max_inner, held)
             info.inner_iterations += trial.inner.iterations
             info.inner_failures += int(not trial.inner.converged)
-            free_moved = np.any(np.abs(trial_rho - rho)[free] > 0)
-            if trial.ok and (trial.laml <= point.laml + 1e-10 * abs(point.laml) or not free_moved):
+            outer_moved = np.any(np.abs(trial_rho - rho)[free] > 0) or np.any(step_theta != 0)
+            if trial.ok and (trial.laml <= point.laml + 1e-10 * abs(point.laml) or not outer_moved):
                 break
             info.step_failures += 1
             step = np.where(free, step * 0.25, step)
-            radius = max(float(np.max(np.abs(step), initial=0.0)), 1e-3)
+            step_theta = step_theta * 0.25
+            radius = max(float(np.max(np.abs(np.concatenate([step, step_theta])), initial=0.0)), 1e-3)
         else:
             info.message = (f"no step of the smoothing parameters improves LAML any more (gradient "
                             f"{info.gradient_norm:.3g})")
             info.converged = info.gradient_norm <= 1e-3 * (1 + abs(point.laml)) and df_error < 1e-2
             break
         change = point.laml - trial.laml
-        full = attempt == 0 and np.max(np.abs(step), initial=0.0) >= radius - 1e-12
+        largest = float(np.max(np.abs(np.concatenate([step, step_theta])), initial=0.0))
+        full = attempt == 0 and largest >= radius - 1e-12
         radius = min(2 * radius, _RADIUS_MAX) if full else radius
-        moved = float(np.max(np.abs(np.log(trial.lam) - rho), initial=0.0))
+        moved = max(float(np.max(np.abs(np.log(trial.lam) - rho), initial=0.0)),
+                    float(np.max(np.abs(step_theta), initial=0.0)))
         point = trial
         flat_steps = flat_steps + 1 if (abs(change) < 1e-9 * (1 + abs(point.laml)) and moved < 1e-2) else 0
         if flat_steps >= 3 and df_error < 1e-3:
@@ -762,6 +903,19 @@ def select_smoothing(problem: Problem, beta0: np.ndarray, lam0: np.ndarray | Non
     else:
         info.message = f"reached max_outer={max_outer} smoothing-parameter iterations"
     return _finish(problem, point, info, start, low, high, moving)
+
+
+def constant_parameter_coefs(problem) -> np.ndarray:
+    """Positions of the coefficients of distribution parameters that are constants (a parameter whose
+    only term is its intercept): these are estimated in the outer loop, on the LAML score."""
+    if isinstance(problem, GaussianProblem):
+        return np.array([problem.n_coef - 1])
+    out = []
+    for k in range(1, problem.n_params):
+        blocks = [j for j, kk in enumerate(problem.block_param) if kk == k]
+        if len(blocks) == 1 and problem.blocks[blocks[0]].is_constant and problem.blocks[blocks[0]].n_coef == 1:
+            out.append(problem.block_cols[blocks[0]].start)
+    return np.array(out, dtype=int)
 
 
 def _secant_extension(proposal, grad, rho, rho_old, grad_old, free):
@@ -782,12 +936,18 @@ def _finish(problem, point: _Point, info: FitInfo, start: float, low, high, movi
     names = [p.name for p in problem.penalties]
     info.at_lower_bound = [n for n, r, lo, m in zip(names, rho, low, moving) if m and r <= lo + 1e-9]
     info.at_upper_bound = [n for n, r, hi, m in zip(names, rho, high, moving) if m and r >= hi - 1e-9]
-    hp = point.h + point.s_lam
-    hp_inv = point.hp_inv if point.hp_inv is not None else _pinv_sym(hp)
-    hp_inv = 0.5 * (hp_inv + hp_inv.T)
-    edf = np.einsum("ij,ji->i", hp_inv, point.h)
-    return FitResult(point.beta, point.lam, hp_inv, edf, point.h, point.ll, point.laml, info,
-                     time.perf_counter() - start)
+    curv_inv = point.hp_inv if point.hp_inv is not None else _pinv_sym(point.curv + point.s_lam)
+    edf = np.einsum("ij,ji->i", curv_inv, point.curv)
+    # the Laplace posterior covariance is the inverse of the observed penalized Hessian at the mode
+    # (positive definite there); the expected-information version stands in where it is not
+    try:
+        chol = sla.cho_factor(point.h + point.s_lam, lower=True, check_finite=True)
+        cov = sla.cho_solve(chol, np.eye(len(point.beta)), check_finite=False)
+    except (np.linalg.LinAlgError, sla.LinAlgError, ValueError):
+        cov = curv_inv
+    cov = 0.5 * (cov + cov.T)
+    return FitResult(point.beta, point.lam, cov, edf, point.h, point.ll, point.laml, info,
+                     time.perf_counter() - start, point.curv)
 
 
 def _pinv_sym(a: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from ._dask import is_dask_frame as _is_dask_frame
 from ._data import Columns, DataError
 from ._design import PredictorDesign, build_design
 from ._fit import (LOG_LAM_SPAN, FitResult, GaussianProblem, Penalty, Problem, build_log_posterior,
-                   initial_lambda, make_hessian_jvp, make_row_derivatives, select_smoothing)
+                   initial_lambda, make_fisher, make_hessian_jvp, make_row_derivatives, select_smoothing)
 from ._formula import parse_formula
 
 __all__ = ["Model", "NotFittedError", "ConvergenceWarning"]
@@ -37,7 +37,7 @@ def _row_functions(family):
     key = (family.name, tuple(link.name for link in family.links))
     if key not in _DERIVATIVES_CACHE:
         _DERIVATIVES_CACHE[key] = (*make_row_derivatives(family, family.links),
-                                   make_hessian_jvp(family, family.links))
+                                   make_hessian_jvp(family, family.links), *make_fisher(family, family.links))
     return _DERIVATIVES_CACHE[key]
 
 
@@ -416,9 +416,8 @@ def _assemble(designs, cols, y, weights, family):
                 group += 1
             start += term.n_coef
     offsets = np.stack([d.offset(cols) for d in designs])
-    derivs, rows, hessian_jvp = _row_functions(family)
     return Problem(y, weights, blocks, block_param, block_cols, offsets, penalties, len(designs),
-                   derivs, rows, hessian_jvp), groups
+                   *_row_functions(family)), groups
 
 
 def _check_curvature(h: np.ndarray, problem: Problem, family) -> None:
@@ -542,7 +541,8 @@ def _location_problem(problem: Problem):
     penalties = [problem.penalties[i]._replace(cols=moved[problem.penalties[i].cols.start]) for i in pen_idx]
     sub = Problem(problem.y, problem.weights, [problem.blocks[j] for j in keep],
                   [problem.block_param[j] for j in keep], new_cols, problem.offsets, penalties,
-                  problem.n_params, problem.row_derivatives, problem.row_loglik, problem.row_hessian_jvp)
+                  problem.n_params, problem.row_derivatives, problem.row_loglik, problem.row_hessian_jvp,
+                  problem.row_fisher, problem.row_fisher_jvp)
     return sub, coef_idx, np.array(pen_idx, dtype=int)
 
 
