@@ -65,8 +65,10 @@ def register(app: typer.Typer) -> None:
         figure: Optional[Path] = typer.Option(None, "--figure",
                                               help="also write a PNG: spectrograms and error per iteration"),
     ) -> None:
-        """Take |STFT| of WAV (Hann window, librosa's convention), forget the phase, rebuild the
-        signal from the magnitude alone, and write it to OUT; prints the spectral convergence."""
+        """Rebuild a WAV file from its STFT magnitude alone (phase retrieval).
+
+        Takes |STFT| of each channel (librosa's convention), drops the phase, rebuilds and writes OUT.
+        """
         from . import _retrieve, _stft
 
         try:
