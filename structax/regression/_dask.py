@@ -269,6 +269,12 @@ class DaskProblem(Problem):
     def loglik(self, beta: np.ndarray) -> float:
         return self._map(lambda p: p.loglik(beta))
 
+    def fisher(self, beta: np.ndarray) -> np.ndarray | None:
+        """Expected information ``Xᵀ E[W] X`` summed over partitions (None without ``fisher_fn``)."""
+        if getattr(self, "row_fisher", None) is None:
+            return None
+        return self._map(lambda p: p.fisher(beta))
+
     def hessian_derivative_traces(self, beta: np.ndarray, directions: np.ndarray, v: np.ndarray) -> np.ndarray:
         """See :meth:`Problem.hessian_derivative_traces`; one pass, the traces add over partitions."""
         return self._map(lambda p: p.hessian_derivative_traces(beta, directions, v))
