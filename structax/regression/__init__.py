@@ -4,7 +4,8 @@
 
 Estimator
     Model              one formula per distribution parameter; fit / predict / mean / distribution /
-                       summary / plot_effects
+                       summary / plot_effects; ``converged_`` and ``fit_info_`` report every fit
+    ConvergenceWarning a fit that did not converge or whose estimates are not usable as they stand
 Formulas and data
     parse_formula      text -> term specifications (no data)
     FormulaError       syntax errors, with the position shown
@@ -18,7 +19,7 @@ Fitting core (pure functions over a Problem)
 from ._data import DataError
 from ._fit import build_log_posterior, inner_fit, select_smoothing
 from ._formula import FormulaError, parse_formula
-from ._model import Model, NotFittedError
+from ._model import ConvergenceWarning, Model, NotFittedError
 
-__all__ = ["Model", "NotFittedError", "parse_formula", "FormulaError", "DataError", "inner_fit",
+__all__ = ["Model", "NotFittedError", "ConvergenceWarning", "parse_formula", "FormulaError", "DataError", "inner_fit",
            "select_smoothing", "build_log_posterior"]

@@ -21,7 +21,7 @@ from ..smooth._block import Block, GramPlan
 
 __all__ = ["Penalty", "Problem", "GaussianProblem", "FitResult", "make_row_derivatives", "inner_fit",
            "initial_lambda", "select_smoothing", "build_log_posterior", "FitInfo",
-           "curvature", "make_hessian_jvp", "make_fisher"]
+           "curvature", "make_hessian_jvp", "make_fisher", "laml_score"]
 
 
 class Penalty(NamedTuple):
@@ -714,6 +714,19 @@ def curvature(problem, beta: np.ndarray, h: np.ndarray) -> np.ndarray:
     shrinks (negative edf, λ running away). The expected information is positive definite."""
     information = problem.fisher(beta)
     return h if information is None else information
+
+
+def laml_score(problem, lam: np.ndarray, beta: np.ndarray, observed: bool = False) -> tuple[float, np.ndarray]:
+    """The LAML score ``V(λ)`` that :func:`select_smoothing` minimizes, after the inner fit from
+    ``beta`` at ``lam``: ``(V, β̂)``. ``observed=True`` uses the observed information in ``log|H + S|``
+    (mgcv's criterion for general families) instead of the expected one; for comparing optima."""
+    point = _evaluate(problem, np.asarray(lam, dtype=float), beta, 200, np.array([], dtype=int))
+    if not observed:
+        return float(point.laml), point.beta
+    sign, logdet = np.linalg.slogdet(point.h + point.s_lam)
+    value = (-point.ll + 0.5 * point.beta @ point.s_lam @ point.beta + 0.5 * logdet
+             - 0.5 * sum(g[2] for g in point.groups.values()))
+    return float(value) if sign > 0 else float("inf"), point.beta
 
 
 def _outer_direction(problem, point: _Point, free, df_target, held):
