@@ -6,7 +6,8 @@ Phase retrieval from STFT magnitudes (:mod:`structax.sciml.phase`)
 
 Recover a signal from ``|STFT|`` in librosa's convention (Hann window, centred zero-padded
 frames): ``x_hat = retrieve(abs(librosa.stft(x, n_fft=1024, hop_length=256)), n_fft=1024,
-hop_length=256, method="pghi+fgla", length=len(x))``. Pure NumPy/SciPy (no JAX, no librosa).
+hop_length=256, method="pghi+fgla", length=len(x))``. The computations are NumPy/SciPy;
+librosa is not needed.
 
 Phase retrieval
 ---------------
@@ -34,9 +35,10 @@ Command line: ``structax sciml phase input.wav --out out.wav``.
 """
 from ._pghi import HANN_GAMMA, pghi_phase, phase_steps
 from ._plot import plot_retrieval
-from ._signals import SIGNALS, synthetic_signal
 from ._retrieve import METHODS, PhaseRetrievalInfo, check_magnitude, retrieve, spectral_convergence
+from ._signals import SIGNALS, synthetic_signal
 from ._stft import hann_window, istft, n_frames, stft
 
-__all__ = ["retrieve", "pghi_phase", "phase_steps", "spectral_convergence", "PhaseRetrievalInfo", "check_magnitude", "plot_retrieval",
-           "synthetic_signal", "SIGNALS", "stft", "istft", "hann_window", "n_frames", "METHODS", "HANN_GAMMA"]
+__all__ = ["retrieve", "pghi_phase", "phase_steps", "spectral_convergence", "PhaseRetrievalInfo",
+           "check_magnitude", "plot_retrieval", "synthetic_signal", "SIGNALS", "stft", "istft",
+           "hann_window", "n_frames", "METHODS", "HANN_GAMMA"]

@@ -221,7 +221,8 @@ def retrieve(S: np.ndarray, n_fft: int | None = None, hop_length: int | None = N
             raise ValueError(f"init_phase is for method='gla' or 'fgla'; method={method!r} starts from PGHI")
         init_phase = np.asarray(init_phase, dtype=float)
         if init_phase.shape != S.shape or not np.isfinite(init_phase).all():
-            raise ValueError(f"init_phase must be finite with the shape of S {S.shape}, got shape {init_phase.shape}")
+            raise ValueError(f"init_phase must be finite with the shape of S {S.shape}, "
+                             f"got shape {init_phase.shape}")
     rng = np.random.default_rng(random_state)
     if method == "pghi":
         n_iter = 0
@@ -289,8 +290,9 @@ class _progress:
         if self.bar is None:
             if self.mode != True and time.perf_counter() - self.start < _PROGRESS_AFTER_S:  # noqa: E712
                 return
+            from rich.console import Console
             from rich.progress import Progress
-            self.bar = Progress(transient=True)
+            self.bar = Progress(console=Console(stderr=True), transient=True)
             self.bar.start()
             self.task = self.bar.add_task("phase retrieval", total=self.total, completed=self.done)
         self.bar.update(self.task, completed=self.done)
