@@ -23,11 +23,11 @@ import numpy as np
 # per system: settings and a CPU-time budget for the optimisation (bars: He 10, H2 20 CPU-minutes in all)
 CONFIGS = {
     "H": dict(steps=200, n_walkers=256, inference_steps=1000, cpu_budget_min=2),
-    "He": dict(steps=1000, n_walkers=256, inference_steps=3000, cpu_budget_min=6),
-    "H2": dict(steps=1500, n_walkers=256, inference_steps=3000, cpu_budget_min=12),
-    "LiH": dict(steps=3000, n_walkers=256, inference_steps=2000, cpu_budget_min=30),
-    "Be": dict(steps=3000, n_walkers=256, inference_steps=2000, cpu_budget_min=30),
-    "Li": dict(steps=3000, n_walkers=256, inference_steps=2000, cpu_budget_min=30),
+    "He": dict(steps=400, n_walkers=256, inference_steps=1000, cpu_budget_min=3),
+    "H2": dict(steps=500, n_walkers=256, inference_steps=1000, cpu_budget_min=4),
+    "LiH": dict(steps=2000, n_walkers=256, inference_steps=500, cpu_budget_min=4),
+    "Be": dict(steps=2000, n_walkers=256, inference_steps=500, cpu_budget_min=4),
+    "Li": dict(steps=2000, n_walkers=256, inference_steps=500, cpu_budget_min=4),
 }
 BARS = {"He": (0.5, 10.0), "H2": (1.6, 20.0)}  # (mHa, CPU-minutes)
 

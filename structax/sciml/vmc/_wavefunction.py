@@ -61,12 +61,13 @@ class NeuralWavefunction:
     Examples
     --------
     >>> import jax, jax.numpy as jnp
-    >>> from structax.sciml.vmc import NeuralWavefunction, molecule
-    >>> wf = NeuralWavefunction(molecule("Li"))
+    >>> from structax.sciml.vmc import NeuralWavefunction, WavefunctionConfig, molecule
+    >>> wf = NeuralWavefunction(molecule("Li"), WavefunctionConfig(hidden=(8,), n_determinants=2))
     >>> params = wf.init(jax.random.key(0))
     >>> r = jax.random.normal(jax.random.key(1), (3, 3))
-    >>> s1, l1 = wf.signed_log(params, r)
-    >>> s2, l2 = wf.signed_log(params, r[jnp.array([1, 0, 2])])   # swap the two spin-up electrons
+    >>> signed = jax.jit(wf.signed_log)
+    >>> s1, l1 = signed(params, r)
+    >>> s2, l2 = signed(params, r[jnp.array([1, 0, 2])])   # swap the two spin-up electrons
     >>> bool(s1 == -s2), bool(jnp.allclose(l1, l2))
     (True, True)
     """

@@ -1,0 +1,204 @@
+"""Tests of structax.sciml.vmc: exact energies, antisymmetry, cusps, the sampler, blocking, SR, bad input, CLI."""
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+import structax  # noqa: F401  (float64)
+from structax.sciml.vmc import (Molecule, MoleculeError, NeuralWavefunction, VMCSettings, WavefunctionConfig, acceptance_probability,
+                                blocking_analysis, init_walkers, make_local_energy, mh_sweeps, molecule,
+                                parse_molecule, potential_energy, run_vmc, sr_direction)
+
+# one small configuration shared by the H-atom run and the CLI test (same compiled kernels)
+H_SMALL = dict(n_walkers=128, hidden=(8,), n_determinants=1, inference_steps=100)
+SMALL_NET = WavefunctionConfig(hidden=(16,), pair_hidden=4, n_determinants=2)
+
+
+# ---------------------------------------------------------------------------- energies
+def test_h_atom_energy_short_run():
+    res = run_vmc("H", steps=60, progress=False, **H_SMALL)
+    assert abs(res.energy + 0.5) < 1e-3  # exact: -0.5 Ha
+    assert 0 < res.energy_std_error < 1e-3
+    assert len(res.train_trace) == 60 and len(res.inference_trace) == 100
+    assert res.train_trace["acceptance"].between(0.2, 0.8).all()
+
+
+@pytest.mark.parametrize("laplacian", ["folx", "hessian"])
+def test_exact_hydrogen_ground_state_local_energy_is_constant(laplacian):
+    e_loc = jax.jit(jax.vmap(make_local_energy(lambda p, r: -jnp.linalg.norm(r[0]), molecule("H"), laplacian),
+                             (None, 0)))
+    r = jax.random.normal(jax.random.key(0), (500, 1, 3)) * 2.0
+    np.testing.assert_allclose(e_loc(None, r), -0.5, atol=1e-10)
+
+
+def test_hydrogenic_he_plus_local_energy():
+    # He+ ground state exp(-2r): E = -Z^2/2 = -2 exactly; also checks the nuclear charge enters V
+    mol = Molecule(("He",), [[0.0, 0.0, 0.0]], charge=1)
+    e_loc = jax.vmap(make_local_energy(lambda p, r: -2.0 * jnp.linalg.norm(r[0]), mol), (None, 0))
+    r = jax.random.normal(jax.random.key(1), (50, 1, 3))
+    np.testing.assert_allclose(e_loc(None, r), -2.0, atol=1e-10)
+
+
+def test_folx_and_hessian_laplacians_agree_on_the_network():
+    mol = molecule("Li")
+    wf = NeuralWavefunction(mol, SMALL_NET)
+    params = wf.init(jax.random.key(0))
+    r = wf.init_walkers(jax.random.key(1), 16)
+    a = jax.jit(jax.vmap(make_local_energy(wf.log_abs, mol, "folx"), (None, 0)))(params, r)
+    b = jax.jit(jax.vmap(make_local_energy(wf.log_abs, mol, "hessian"), (None, 0)))(params, r)
+    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_potential_energy_h2():
+    mol = molecule("H2")
+    r = jnp.array([[0.0, 0.5, -0.7], [0.0, 0.0, 1.7]])
+    d = lambda a, b: float(np.linalg.norm(np.subtract(a, b)))  # noqa: E731
+    na, nb = [0, 0, -0.7], [0, 0, 0.7]
+    expected = (-1 / d(r[0], na) - 1 / d(r[0], nb) - 1 / d(r[1], na) - 1 / d(r[1], nb) + 1 / d(r[0], r[1]) + 1 / 1.4)
+    assert float(potential_energy(r, mol.positions, mol.charges)) == pytest.approx(expected, rel=1e-12)
+
+
+# ---------------------------------------------------------------------------- wavefunction
+@pytest.mark.parametrize("system,swaps", [("Li", [(0, 1)]), ("Be", [(0, 1), (2, 3)]), ("LiH", [(0, 1), (2, 3)])])
+def test_antisymmetry_under_same_spin_exchange(system, swaps):
+    wf = NeuralWavefunction(molecule(system), SMALL_NET)
+    params = wf.init(jax.random.key(3))
+    r = wf.init_walkers(jax.random.key(4), 8)
+    signed = jax.jit(jax.vmap(wf.signed_log, (None, 0)))
+    s0, l0 = signed(params, r)
+    for i, j in swaps:
+        perm = np.arange(wf.n_electrons)
+        perm[[i, j]] = perm[[j, i]]
+        s1, l1 = signed(params, r[:, perm])
+        np.testing.assert_array_equal(np.asarray(s1), -np.asarray(s0))
+        np.testing.assert_allclose(l1, l0, rtol=1e-12)
+
+
+def test_cusps_are_exact():
+    # the local energy of the network stays finite as an electron meets a nucleus or another electron,
+    # while the potential diverges: the kinetic term cancels 1/r exactly (Kato cusp conditions)
+    mol = molecule("He")
+    wf = NeuralWavefunction(mol, SMALL_NET)
+    params = wf.init(jax.random.key(5))
+    e_loc = jax.jit(make_local_energy(wf.log_abs, mol, "hessian"))
+    u = jnp.array([0.3, -0.5, 0.81]) / np.linalg.norm([0.3, -0.5, 0.81])
+    other = jnp.array([0.7, 0.4, -0.9])
+    en = [float(e_loc(params, jnp.stack([eps * u, other]))) for eps in (1e-3, 1e-4, 1e-5)]
+    ee = [float(e_loc(params, jnp.stack([other + eps * u, other]))) for eps in (1e-3, 1e-4, 1e-5)]
+    # V changes by Z/eps ~ 2e5 between 1e-4 and 1e-5; E_L must not
+    assert abs(en[2] - en[1]) < 0.05 and abs(en[1] - en[0]) < 0.5
+    assert abs(ee[2] - ee[1]) < 0.05 and abs(ee[1] - ee[0]) < 0.5
+
+
+# ---------------------------------------------------------------------------- sampler
+def test_acceptance_rule_satisfies_detailed_balance():
+    # pi(x) q(y|x) a(x,y) == pi(y) q(x|y) a(y,x) with a symmetric proposal, for arbitrary pairs
+    rng = np.random.default_rng(0)
+    lx, ly = rng.normal(size=1000) * 3, rng.normal(size=1000) * 3
+    lhs = np.exp(lx) * np.asarray(acceptance_probability(lx, ly))
+    rhs = np.exp(ly) * np.asarray(acceptance_probability(ly, lx))
+    np.testing.assert_allclose(lhs, rhs, rtol=1e-12)
+
+
+def test_sampler_reproduces_hydrogen_density():
+    # |psi|^2 = exp(-2r)/pi: the radius follows Gamma(3, scale 1/2); walkers are independent chains
+    logp = lambda r: -2.0 * jnp.linalg.norm(r)  # noqa: E731
+    state = init_walkers(jax.random.normal(jax.random.key(0), (4000, 3)) * 3, logp)
+    state, acc = jax.jit(lambda k, s: mh_sweeps(k, s, logp, 0.8, 150))(jax.random.key(1), state)
+    radius = np.linalg.norm(np.asarray(state.positions), axis=1)
+    assert 0.3 < float(acc) < 0.8
+    assert stats.kstest(radius, stats.gamma(3, scale=0.5).cdf).pvalue > 1e-3
+    # and the direction is uniform: the mean of each coordinate is ~0
+    assert np.all(np.abs(np.asarray(state.positions).mean(0)) < 5 * np.sqrt(1.0 / 4000))
+
+
+# ---------------------------------------------------------------------------- statistics and SR
+def test_blocking_recovers_ar1_standard_error():
+    rng = np.random.default_rng(1)
+    phi, n = 0.8, 2 ** 15
+    e = rng.normal(size=n)
+    x = np.empty(n)
+    x[0] = 0.0
+    for t in range(1, n):
+        x[t] = phi * x[t - 1] + e[t]
+    res = blocking_analysis(x)
+    true_se = np.sqrt((1 + phi) / (1 - phi) / (1 - phi ** 2) / n)
+    assert res.level > 0
+    assert abs(res.std_error / true_se - 1) < 0.2
+    white = blocking_analysis(e)
+    assert abs(white.std_error / (e.std() / np.sqrt(n)) - 1) < 0.05
+
+
+@pytest.mark.parametrize("n,p", [(30, 80), (80, 30)])
+def test_sr_direction_solves_damped_fisher_system(n, p):
+    o = jax.random.normal(jax.random.key(0), (n, p))
+    e = jax.random.normal(jax.random.key(1), (n,))
+    exact = np.linalg.solve(np.asarray(o.T @ o) + 0.05 * np.eye(p), np.asarray(o.T @ e))
+    np.testing.assert_allclose(sr_direction(o, e, 0.05, "direct"), exact, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(sr_direction(o, e, 0.05, "cg", 500), exact, rtol=1e-3, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------- molecules and bad input
+def test_presets_and_text_format():
+    lih = molecule("LiH")
+    assert lih.symbols == ("Li", "H") and lih.n_up == 2 and lih.n_down == 2
+    assert np.allclose(lih.positions[1], [0, 0, 3.015])
+    assert molecule("li").spin == 1 and molecule("Li").n_electrons == 3
+    text = "units = angstrom\ncharge = 1\nH 0 0 0\nH 0 0 0.74"
+    m = parse_molecule(text)
+    assert m.n_electrons == 1 and m.positions[1, 2] == pytest.approx(0.74 / 0.529177210903)
+    xyz = "2\nhydrogen molecule\nH 0 0 0\nH 0 0 0.74\n"
+    assert np.allclose(parse_molecule(xyz).positions, m.positions)
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: Molecule(("Xx",), [[0, 0, 0]]), "unknown element 'Xx'"),
+    (lambda: parse_molecule("Qq 0 0 0"), "unknown element 'Qq'"),
+    (lambda: Molecule(("He",), [[0, 0, 0]], spin=1), r"spin: n_up - n_down = 1 does not fit 2 electrons"),
+    (lambda: Molecule(("H",), [[0, 0, 0]], spin=3), "does not fit 1 electrons"),
+    (lambda: Molecule(("H", "H"), [[0, 0, 0], [0, np.nan, 1]]), r"non-finite coordinates for atom\(s\) \[1\]"),
+    (lambda: Molecule(("H",), [[np.inf, 0, 0]]), "positions: non-finite"),
+    (lambda: Molecule(("Li", "H"), [[0, 0, 1], [0, 0, 1]]), "atoms 0 \\(Li\\) and 1 \\(H\\) are at the same place"),
+    (lambda: Molecule(("H",), [[0, 0]]), r"expected shape \(1, 3\)"),
+    (lambda: Molecule(("H",), [[0, 0, 0]], charge=1), "leaves 0 electrons"),
+    (lambda: parse_molecule("H 0 0"), "expected 'Symbol x y z'"),
+    (lambda: molecule("Unobtainium"), "neither a preset"),
+])
+def test_bad_molecules_raise_clear_errors(make, match):
+    with pytest.raises(MoleculeError, match=match):
+        make()
+
+
+@pytest.mark.parametrize("kw,match", [(dict(n_walkers=1), "n_walkers"), (dict(optimizer="kfac"), "optimizer"),
+                                      (dict(laplacian="fd"), "laplacian"), (dict(learning_rate=-1), "learning_rate")])
+def test_bad_settings_raise_clear_errors(kw, match):
+    with pytest.raises(ValueError, match=match):
+        VMCSettings(**kw)
+
+
+def test_bad_laplacian_name():
+    with pytest.raises(ValueError, match="laplacian: expected one of"):
+        make_local_energy(lambda p, r: 0.0, molecule("H"), "finite-differences")
+
+
+# ---------------------------------------------------------------------------- CLI
+def test_cli_vmc_writes_trace_result_and_plot(tmp_path):
+    from typer.testing import CliRunner
+
+    from structax.cli import app
+
+    out = tmp_path / "h"
+    args = ["sciml", "vmc", "H", "--steps", "5", "--out", str(out), "--walkers", str(H_SMALL["n_walkers"]),
+            "--inference-steps", "60", "--hidden", "8", "--determinants", "1", "--quiet"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "E = -0." in res.output and "±" in res.output
+    summary = json.loads((out / "result.json").read_text())
+    assert summary["steps"] == 5 and summary["energy_std_error"] > 0 and -0.6 < summary["energy"] < -0.3
+    assert (out / "energy_trace.csv").read_text().startswith("step,energy")
+    assert (out / "energy.png").stat().st_size > 1000
+    bad = CliRunner().invoke(app, ["sciml", "vmc", "Xy", "--steps", "1", "--out", str(out), "--quiet"])
+    assert bad.exit_code == 1 and "neither a preset" in bad.output
