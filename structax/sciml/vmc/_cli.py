@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         inference_steps: int = typer.Option(2000, "--inference-steps", help="steps of the final inference run"),
         optimizer: str = typer.Option("sr", "--optimizer", help="sr (natural gradient) or adam"),
         learning_rate: float = typer.Option(0.1, "--lr", help="initial learning rate"),
-        laplacian: str = typer.Option("folx", "--laplacian", help="folx or hessian"),
+        laplacian: str = typer.Option("auto", "--laplacian", help="auto, folx or hessian"),
         hidden: str = typer.Option("32,32", "--hidden", help="one-electron layer widths, comma-separated"),
         determinants: int = typer.Option(4, "--determinants", help="number of determinants"),
         seed: int = typer.Option(0, "--seed"),

@@ -65,7 +65,15 @@ def _laplacian_folx(f, x):
 laplacian_methods: dict[str, Callable] = {"hessian": _laplacian_hessian, "folx": _laplacian_folx}
 
 
-def make_local_energy(log_psi: Callable, molecule: Molecule, laplacian: str = "hessian") -> Callable:
+def _folx_available() -> bool:
+    try:
+        import folx  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def make_local_energy(log_psi: Callable, molecule: Molecule, laplacian: str = "auto") -> Callable:
     """``local_energy(params, r)`` for a real log|ψ| function ``log_psi(params, r)``.
 
     E_L = −½ (∇² log|ψ| + |∇ log|ψ||²) + V(r).
@@ -75,9 +83,10 @@ def make_local_energy(log_psi: Callable, molecule: Molecule, laplacian: str = "h
     log_psi : callable
         ``log_psi(params, r) -> log|ψ|`` with ``r`` of shape (n_electrons, 3).
     molecule : Molecule
-    laplacian : {"hessian", "folx"}
-        "hessian": the Hessian diagonal by a vmapped jvp-of-grad loop (no extra dependency);
-        "folx": the forward Laplacian of the ``folx`` package.
+    laplacian : {"auto", "folx", "hessian"}
+        "folx": the forward Laplacian of the ``folx`` package (``pip install 'structax[vmc]'``), faster
+        from about 12 electron coordinates on; "hessian": the Hessian diagonal by a vmapped jvp-of-grad
+        loop (no extra dependency); "auto": folx when it is installed, else hessian.
 
     Examples
     --------
@@ -89,8 +98,11 @@ def make_local_energy(log_psi: Callable, molecule: Molecule, laplacian: str = "h
     >>> round(float(e_loc(None, jnp.array([[0.3, -1.2, 0.5]]))), 12)
     -0.5
     """
+    if laplacian == "auto":
+        laplacian = "folx" if _folx_available() else "hessian"
     if laplacian not in laplacian_methods:
-        raise ValueError(f"laplacian: expected one of {sorted(laplacian_methods)}, received {laplacian!r}")
+        raise ValueError(f"laplacian: expected one of {['auto'] + sorted(laplacian_methods)}, "
+                         f"received {laplacian!r}")
     lap_fn = laplacian_methods[laplacian]
     nuclei, charges = np.asarray(molecule.positions), np.asarray(molecule.charges)
 

@@ -55,7 +55,8 @@ class VMCSettings:
     inference_steps : int
         Steps of the final inference run (fixed parameters, fixed step size); its standard error comes
         from a blocking analysis.
-    laplacian : {"folx", "hessian"}
+    laplacian : {"auto", "folx", "hessian"}
+        See :func:`make_local_energy` ("auto": folx when installed).
     hidden, pair_hidden, n_determinants :
         Network sizes (:class:`WavefunctionConfig`).
     seed : int
@@ -76,7 +77,7 @@ class VMCSettings:
     mcmc_steps: int = 10
     burn_in: int = 200
     inference_steps: int = 2000
-    laplacian: str = "folx"
+    laplacian: str = "auto"
     hidden: tuple[int, ...] = (32, 32)
     pair_hidden: int = 8
     n_determinants: int = 4
@@ -95,7 +96,7 @@ class VMCSettings:
                 raise ValueError(f"{name}: invalid value {getattr(self, name)!r} (expected a positive number"
                                  f"{'' if name not in ('steps', 'burn_in', 'inference_steps') else ' or 0'})")
         for name, allowed in (("optimizer", ("sr", "adam")), ("sr_solver", ("direct", "cg")),
-                              ("laplacian", ("folx", "hessian"))):
+                              ("laplacian", ("auto", "folx", "hessian"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}: expected one of {allowed}, received {getattr(self, name)!r}")
 
