@@ -14,4 +14,8 @@ pde        high-dimensional PDEs: ``pde.solve_bsde`` (deep BSDE; ``pde.hjb``, ``
            references, error curves; CLI ``structax sciml hjb | allen-cahn | heat | basket``
 uniform    uniform accuracy of learned ReLU networks: ``uniform.uniform_study`` (L2 and L∞ error against
            the sample size), ``uniform.plot_study``; CLI ``structax sciml uniform --out DIR``
+vmc        neural variational Monte Carlo for atoms and small molecules: ``vmc.run_vmc("He")``
+           (determinants of equivariant neural orbitals, exact cusps, Metropolis–Hastings, stochastic
+           reconfiguration, blocking errors), ``vmc.molecule`` presets H, He, Li, Be, H2, LiH and an
+           XYZ-like format; CLI ``structax sciml vmc SYSTEM --steps 2000 --out DIR``
 """
