@@ -121,6 +121,22 @@ def fit_one(name: str, seed: int, constant: bool) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- parent
+def engine_state() -> str:
+    """The structax code a fit ran: HEAD's short hash, plus a hash of uncommitted changes under structax/."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True).stdout.strip()
+
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        diff = git("diff", "HEAD", "--", "structax")
+    except OSError:
+        return "unknown"
+    if not diff:
+        return head
+    import hashlib
+    return f"{head}+dirty:{hashlib.sha1(diff.encode()).hexdigest()[:8]}"
+
+
 def run_guarded(name: str, seed: int, constant: bool, timeout: float) -> dict:
     """fit_one in a fresh subprocess under a wall-clock limit; a time-out or a crash becomes a result."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -206,7 +222,7 @@ def _fmt(x, spec=".3f") -> str:
 
 def markdown(rows: list[dict], header: str) -> str:
     cols = ["case", "split", "sx s (cpu)", "sx min edf", "sx edf", "sx NLL", "const NLL", "mgcv NLL", "mgcv const NLL", "mgcv edf",
-            "mgcv s", "sx params", "mgcv params", "flags", "misses", "warnings"]
+            "mgcv s", "sx params", "mgcv params", "flags", "misses", "warnings", "engine"]
     lines = [header, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         info = r.get("fit_info") or {}
@@ -227,7 +243,7 @@ def markdown(rows: list[dict], header: str) -> str:
                  _fmt(r.get("const_nll")), _fmt(r.get("mgcv_nll")), _fmt(r.get("mgcv_const_nll")),
                  _fmt(r.get("mgcv_edf"), ".1f"),
                  _fmt(r.get("mgcv_seconds"), ".1f"), params, r.get("mgcv_params", ""),
-                 "; ".join(flags), ", ".join(r["misses"]) or "ok", warn]
+                 "; ".join(flags), ", ".join(r["misses"]) or "ok", warn, r.get("engine", "")]
         lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
     n_ok = sum(not r["misses"] for r in rows)
     lines += ["", f"{n_ok} of {len(rows)} fits meet every bar (CPU time <= {TIME_BAR_S:g} s for n <= 1000, "
@@ -243,7 +259,9 @@ def sweep(names: list[str], seeds: list[int], timeout: float, constant: bool, on
         case = CASES[name]
         _, _, mgcv = load_case(name)
         for seed in seeds:
+            engine = engine_state()
             row = run_guarded(name, seed, False, timeout)
+            row["engine"] = engine
             if constant and case.formulas:
                 base = run_guarded(name, seed, True, timeout)
                 row["const_nll"] = base.get("test_nll") if base["status"] == "ok" else base["status"]
