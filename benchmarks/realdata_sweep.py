@@ -229,6 +229,8 @@ def markdown(rows: list[dict], header: str) -> str:
         flags = []
         if r.get("converged") is not None:
             flags.append(f"converged_={r['converged']}")
+        if isinstance(info, dict) and "outer_iterations" in info:
+            flags.append(f"outer {info['outer_iterations']}, inner {info.get('inner_iterations')}")
         for p in (info.get("problems") or []) if isinstance(info, dict) else []:
             flags.append(str(p)[:120])
         if r.get("mgcv_flags"):
