@@ -409,16 +409,16 @@ def tool_commands(repeats: int) -> dict[str, list[str] | str]:
 ALL_CASES = ("gaussian", "location-scale", "poisson", "poisson-te", "flights", "flights-ls")
 
 
-def plan(quick: bool, cases=ALL_CASES) -> list[tuple[str, int, list[str]]]:
+def plan(quick: bool, cases=ALL_CASES, slow_peers: bool = True) -> list[tuple[str, int, list[str]]]:
     """(case, n, tools) in run order."""
     bam = ["structax", "mgcv bam(discrete)"]
     jobs = []
     for n in FULL_SIZES:
         tools = list(bam)
-        if n == EXTRA_TOOLS_N:
+        if n == EXTRA_TOOLS_N and slow_peers:
             tools += ["mgcv gam(REML)", "pyGAM gridsearch"]
         jobs.append(("gaussian", n, tools))
-    jobs.append(("location-scale", LOCATION_SCALE_N, ["structax", "mgcv gam(gaulss)"]))
+    jobs.append(("location-scale", LOCATION_SCALE_N, ["structax", "mgcv gam(gaulss)"] if slow_peers else ["structax"]))
     jobs += [("poisson", n, list(bam)) for n in POISSON_SIZES]
     jobs.append(("poisson-te", POISSON_TE_N, list(bam)))
     jobs.append(("flights", 0, list(bam)))
@@ -426,11 +426,11 @@ def plan(quick: bool, cases=ALL_CASES) -> list[tuple[str, int, list[str]]]:
     return [(c, n, t) for c, n, t in jobs if c in cases and (not quick or n <= QUICK_MAX_N)]
 
 
-def run_all(quick: bool, repeats: int, timeout: float, cases=ALL_CASES) -> list[Row]:
+def run_all(quick: bool, repeats: int, timeout: float, cases=ALL_CASES, slow_peers: bool = True) -> list[Row]:
     OUT.mkdir(parents=True, exist_ok=True)
     cmds = tool_commands(repeats)
     rows = []
-    for case, n, tools in plan(quick, cases):
+    for case, n, tools in plan(quick, cases, slow_peers):
         ds = make_data(case, n)
         n = ds.n_train
         for tool in tools:
@@ -545,7 +545,8 @@ def report(rows: list[Row], args, seconds: float, load_before: float, commit_bef
     version = commit_before if commit_after == commit_before else f"{commit_before} at start, {commit_after} at end"
     header = (f"# bench_gam.py  ({datetime.datetime.now():%Y-%m-%d %H:%M}; {machine()}; "
               f"structax commit {version}; Python {platform.python_version()}; "
-              f"{'--quick, ' if args.quick else ''}--repeats {args.repeats}; total {seconds / 60:.1f} min; "
+              f"{'--quick, ' if args.quick else ''}{'--skip-slow-peers, ' if args.skip_slow_peers else ''}"
+              f"--cases {args.cases}; --repeats {args.repeats}; total {seconds / 60:.1f} min; "
               f"1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after)")
     return (f"{header}\n\nfit s / fit CPU s: wall / CPU time of the fit call only; ratio: tool / structax fit s "
             f"(> 1: structax faster); process s and peak RSS: the tool's whole subprocess.\n\n{main_table(rows)}\n\n"
@@ -561,6 +562,8 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=1, metavar="R",
                    help="median of R structax fit calls (default 1: the first call, JIT compile included)")
     p.add_argument("--timeout", type=float, default=900, metavar="S", help="seconds per tool subprocess")
+    p.add_argument("--skip-slow-peers", action="store_true",
+                   help="leave out gam(REML), pyGAM and gaulss (minutes each on a loaded machine)")
     p.add_argument("--cases", default=",".join(ALL_CASES), help=f"comma-separated subset of {', '.join(ALL_CASES)}")
     # internal: run as a tool subprocess (see run_tool)
     p.add_argument("--worker", choices=sorted(PY_WORKERS), help=argparse.SUPPRESS)
@@ -584,7 +587,7 @@ def main(argv=None) -> None:
         worker_main(args)
         return
     t0, load_before, commit_before = time.perf_counter(), os.getloadavg()[0], commit()
-    rows = run_all(args.quick, args.repeats, args.timeout, tuple(args.cases.split(",")))
+    rows = run_all(args.quick, args.repeats, args.timeout, tuple(args.cases.split(",")), not args.skip_slow_peers)
     text = report(rows, args, time.perf_counter() - t0, load_before, commit_before)
     print("\n" + text)
     (OUT / "bench_gam.md").write_text(text)
