@@ -99,3 +99,19 @@ def test_dask_bad_input_gets_the_pandas_errors():
     assert _message(model.fit, dd.from_pandas(nan, npartitions=2)) == _message(model.fit, nan)
     with pytest.raises(DataError, match="weights"):
         model.fit(dd.from_pandas(df, npartitions=2), weights=np.ones(len(df)))
+
+
+def test_dask_na_drop_and_factor_levels_match_pandas():
+    df = _frame(20_000, seed=4)
+    df.loc[[3, 7000, 15000], "x0"] = np.nan
+    df["g"] = pd.Categorical(df["g"], categories=["c", "a", "b"])  # declared level order is kept
+    kwargs = dict(discrete=True, na_action="drop", progress=False)
+    with pytest.warns(UserWarning, match="dropped 3 of 20000 rows"):
+        memory = sx.Model(FORMULA, **kwargs).fit(df)
+    with pytest.warns(UserWarning, match="dropped 3 of 20000 rows"):
+        lazy = sx.Model(FORMULA, **kwargs).fit(dd.from_pandas(df, npartitions=4))
+    assert lazy.n_ == memory.n_ == 19_997 and lazy.n_dropped_ == 3
+    assert lazy.designs_[0].terms[0].coef_names == memory.designs_[0].terms[0].coef_names == \
+        ["(Intercept)", "ga", "gb"]
+    np.testing.assert_allclose(lazy.lam_, memory.lam_, rtol=0.02)
+    np.testing.assert_allclose(lazy.coef_[:3], memory.coef_[:3], atol=0.02)

@@ -37,7 +37,7 @@ __all__ = ["is_dask_frame", "prepare_dask", "fit_dask", "predict_dask", "distrib
 
 # rows of the design sample (split over the partitions), on top of extreme rows and one row per level
 DESIGN_ROWS = 100_000
-# the largest number of distinct factor levels a scan keeps per column (more: an error, as re() would be huge)
+# per factor column, the first row of at most this many levels goes into the design sample
 _MAX_LEVELS = 100_000
 
 
@@ -78,13 +78,6 @@ def _roles(formulas: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------------------- pass 1
-def _view(part: pd.DataFrame) -> Columns:
-    """Columns over one partition, without the empty-data check (empty partitions are skipped)."""
-    cols = Columns.__new__(Columns)
-    cols._frame, cols.names, cols.n = part, [str(c) for c in part.columns], len(part)
-    return cols
-
-
 def _scan(part: pd.DataFrame, used: list, numeric: set, quota: int, seed: int) -> dict:
     """One partition's summary: rows, missing values per column and in all, ranges of numeric columns,
     non-numeric values in columns that must be numeric, factor levels, and its share of the sample."""
@@ -92,7 +85,7 @@ def _scan(part: pd.DataFrame, used: list, numeric: set, quota: int, seed: int) -
            "missing_rows": 0, "range": {}, "bad": {}, "sample": None}
     if out["absent"] or len(part) == 0:
         return out
-    cols = _view(part)
+    cols = Columns.view(part)
     missing = cols.missing_rows(used)
     out["missing_rows"] = int(missing.sum())
     special = []
@@ -146,9 +139,8 @@ def _check_scans(scans: list, used: list, formulas: dict, numeric: dict, respons
 
 
 def _schema(ddf) -> pd.DataFrame:
-    """The frame's columns and dtypes as a one-row pandas frame (Columns refuses empty data)."""
-    meta = ddf._meta if hasattr(ddf, "_meta") else ddf.head(0)
-    return meta.iloc[:0].reindex(range(1))
+    """The frame's columns and dtypes, without rows."""
+    return ddf._meta if hasattr(ddf, "_meta") else ddf.head(0)
 
 
 # ---------------------------------------------------------------------------------------- partitions
@@ -323,7 +315,7 @@ def prepare_dask(model, ddf, formulas: dict, family):
     main = formulas[family.params[0]]
     numeric = _roles(formulas)
     used = list(dict.fromkeys([main.response] + [v for f in formulas.values() for v in f.variables]))
-    schema = Columns(_schema(ddf))
+    schema = Columns.view(_schema(ddf))
     for name in used:  # a missing column: the same message as for pandas data
         schema._raw(name, "(response)" if name == main.response else _term_of(name, formulas))
     if model.discrete is False:

@@ -49,6 +49,13 @@ class Columns:
         if self.n == 0:
             raise DataError("the data have no rows")
 
+    @classmethod
+    def view(cls, frame: pd.DataFrame) -> "Columns":
+        """The same access over a DataFrame that may have no rows (a Dask partition, a schema)."""
+        cols = cls.__new__(cls)
+        cols._frame, cols.names, cols.n = frame, [str(c) for c in frame.columns], len(frame)
+        return cols
+
     def _raw(self, name: str, term: str):
         if name not in self._frame.columns:
             import difflib
