@@ -341,6 +341,18 @@ def check_fixtures() -> list[str]:
 if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "prepare":
         write_inputs(names=sys.argv[2:] or None)
+    elif len(sys.argv) >= 2 and sys.argv[1] == "mgcv":   # mgcv's numbers as a markdown table
+        print("| case | split | mgcv status | test NLL | const-scale NLL | edf | CPU s | outer | theta / scale |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for name in CASES:
+            fits = (load_case(name)[2] or {"splits": []})["splits"]
+            for f in fits:
+                th = f.get("theta") or ([f["scale"]] if f.get("scale") not in (None, 1) else [])
+                base = (f.get("baseline") or {}).get("test_nll")
+                print(f"| {name} | {f['seed']} | {f['status']} | {f.get('test_nll', float('nan')):.4f} | "
+                      f"{'-' if base is None else format(base, '.4f')} | {f.get('edf_total', float('nan')):.2f} | "
+                      f"{f['cpu_seconds']:.1f} | {f.get('outer_convergence') or '-'} | "
+                      f"{', '.join(format(t, '.4g') for t in th) or '-'} |")
     elif len(sys.argv) >= 2 and sys.argv[1] == "check":
         found = check_fixtures()
         print("\n".join(found) or "all fixtures consistent")
