@@ -46,8 +46,8 @@ def test_hydrogenic_he_plus_local_energy():
 
 def test_folx_and_hessian_laplacians_agree_on_the_network():
     pytest.importorskip("folx")
-    mol = molecule("Li")
-    wf = NeuralWavefunction(mol, SMALL_NET)
+    mol = molecule("Li")  # a 2x2 determinant: folx through slogdet
+    wf = NeuralWavefunction(mol, WavefunctionConfig(hidden=(8,), pair_hidden=4, n_determinants=1))
     params = wf.init(jax.random.key(0))
     r = wf.init_walkers(jax.random.key(1), 16)
     a = jax.jit(jax.vmap(make_local_energy(wf.log_abs, mol, "folx"), (None, 0)))(params, r)
@@ -195,7 +195,7 @@ def test_cli_vmc_writes_trace_result_and_plot(tmp_path):
 
     out = tmp_path / "h"
     args = ["sciml", "vmc", "H", "--steps", "5", "--out", str(out), "--walkers", str(H_SMALL["n_walkers"]),
-            "--inference-steps", "60", "--hidden", "8", "--determinants", "1", "--quiet"]
+            "--inference-steps", str(H_SMALL["inference_steps"]), "--hidden", "8", "--determinants", "1", "--quiet"]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "E = -0." in res.output and "±" in res.output
