@@ -32,15 +32,17 @@ CONFIGS = {
 BARS = {"He": (0.5, 10.0), "H2": (1.6, 20.0)}  # (mHa, CPU-minutes)
 
 
-def cmd_run(system: str, out: str, steps: int | None, budget: float | None) -> None:
+def cmd_run(system: str, out: str, steps: int | None, budget: float | None, walkers: int | None = None,
+            inference_steps: int | None = None) -> None:
     import structax  # noqa: F401  (float64)
     from structax.sciml.vmc import run_vmc, save_result
 
     cfg = dict(CONFIGS[system])
     budget_min = cfg.pop("cpu_budget_min") if budget is None else budget
     cfg.pop("cpu_budget_min", None)
-    if steps is not None:
-        cfg["steps"] = steps
+    for name, value in (("steps", steps), ("n_walkers", walkers), ("inference_steps", inference_steps)):
+        if value is not None:
+            cfg[name] = value
     folder = os.path.join(out, system)
     res = run_vmc(system, progress="auto", checkpoint_dir=folder, max_cpu_seconds=60 * budget_min, **cfg)
     summary = save_result(res, folder)
@@ -130,12 +132,14 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default="benchmarks/results/vmc")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--cpu-minutes", type=float, default=None, help="CPU budget of the optimisation")
+    ap.add_argument("--walkers", type=int, default=None)
+    ap.add_argument("--inference-steps", type=int, default=None)
     ap.add_argument("--img", default=None)
     a = ap.parse_args(argv)
     if a.command == "run":
         if a.system is None:
             sys.exit("run: name a system, e.g. 'run He'")
-        cmd_run(a.system, a.out, a.steps, a.cpu_minutes)
+        cmd_run(a.system, a.out, a.steps, a.cpu_minutes, a.walkers, a.inference_steps)
     elif a.command == "laplacian":
         cmd_laplacian(a.out)
     else:
