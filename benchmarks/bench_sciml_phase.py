@@ -280,6 +280,7 @@ def main():
     tree_vs_heap(seconds, 1024, 256)
     print("\nwith n_fft=512, hop_length=128 (the speech-analysis setting):")
     bars(seconds, seeds, repeats, 512, 128, args.out, figure=False)
+    tree_vs_heap(seconds, 512, 128)
     if not args.no_study:
         study(1.0 if args.quick else 1.5, 1024, args.out)
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
