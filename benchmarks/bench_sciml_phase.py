@@ -6,7 +6,7 @@ and range over seeds), with the same STFT, and their run times (wall and CPU, be
 Part 2 (the study): reconstruction error against the STFT redundancy ``n_fft / hop_length`` and
 against noise in the magnitude. Writes two figures.
 
-    python benchmarks/bench_sciml_phase.py                 # full run (a few minutes on 2 cores)
+    python benchmarks/bench_sciml_phase.py                 # full run (15 min wall at load average 27 on 2 cores)
     python benchmarks/bench_sciml_phase.py --quick         # 1 s signals, fewer seeds
     python benchmarks/bench_sciml_phase.py --out docs/img  # where the figures go (default)
 
