@@ -130,6 +130,23 @@ def _grid(dim: int, n_points: int) -> np.ndarray:
     return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, dim)
 
 
+@jax.jit
+def _gap(student, teacher, x):
+    return jnp.abs(relu_network(student, x) - relu_network(teacher, x))
+
+
+@partial(jax.jit, static_argnames="n_ascent")
+def _ascend(student, teacher, starts, step, *, n_ascent):
+    """Projected signed-gradient ascent of |s - t| from each start, with a linearly decaying step (so it
+    settles on the kinks of the piecewise linear gap)."""
+    grad = jax.vmap(jax.grad(lambda x: _gap(student, teacher, x[None])[0]))
+
+    def body(x, k):
+        return jnp.clip(x + step * (1.0 - k / n_ascent) * jnp.sign(grad(x)), -1.0, 1.0).astype(x.dtype), None
+
+    return jax.lax.scan(body, starts, jnp.arange(n_ascent, dtype=jnp.float32))[0]
+
+
 def linf_error(student, teacher, dim: int, *, grid_points: int = 2 ** 18, n_starts: int = 64,
                n_ascent: int = 300, step: float = 1e-2, key: jax.Array | None = None) -> tuple[float, np.ndarray]:
     """Estimate :math:`\\|s - t\\|_{L^\\infty([-1, 1]^d)}`: the maximum over a dense grid, then projected
@@ -148,24 +165,15 @@ def linf_error(student, teacher, dim: int, *, grid_points: int = 2 ** 18, n_star
     (1.0, [1.0])
     """
     key = jax.random.key(0) if key is None else key
-
-    def gap(x):
-        return jnp.abs(relu_network(student, x) - relu_network(teacher, x))
-
     grid = _grid(dim, grid_points)
-    errs = np.concatenate([np.asarray(gap(jnp.asarray(c))) for c in np.array_split(grid, max(1, len(grid) // 65536))])
+    errs = np.concatenate([np.asarray(_gap(student, teacher, jnp.asarray(c)))
+                           for c in np.array_split(grid, max(1, len(grid) // 65536))])
     worst = grid[np.argsort(errs)[-n_starts:]]
     starts = jnp.concatenate([jnp.asarray(worst),
                               jax.random.uniform(key, (n_starts, dim), jnp.float32, -1.0, 1.0)])
-    grad = jax.vmap(jax.grad(lambda x: gap(x[None])[0]))
-
-    def ascend(x, k):
-        lr = step * (1.0 - k / n_ascent)  # decaying step: lands on the kinks of the piecewise linear gap
-        return jnp.clip(x + lr * jnp.sign(grad(x)), -1.0, 1.0), None
-
-    ends, _ = jax.lax.scan(ascend, starts, jnp.arange(n_ascent, dtype=jnp.float32))
+    ends = _ascend(student, teacher, starts, jnp.float32(step), n_ascent=n_ascent)
     cand = jnp.concatenate([starts, ends])
-    e = np.asarray(gap(cand))
+    e = np.asarray(_gap(student, teacher, cand))
     i = int(np.argmax(e))
     best, where = float(e[i]), np.asarray(cand[i])
     if errs.max() > best:
