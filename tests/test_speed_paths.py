@@ -58,7 +58,8 @@ def _blocks(n):
     c = Block(RNG.normal(size=(n, 3)))                                                # dense
     d = Block(RNG.normal(size=(7, 1)), RNG.integers(0, 7, n))                         # one column
     one = Block(np.ones((1, 1)), constant_rows=n)
-    return [one, a, b, c, d]
+    twin = Block(RNG.normal(size=(40, 2)), a.index.copy())  # equal index (s(x) in two parameters)
+    return [one, a, b, c, d, twin]
 
 
 def test_gram_plan_matches_dense_cross_products():
@@ -68,7 +69,7 @@ def test_gram_plan_matches_dense_cross_products():
     plan = GramPlan(blocks)
     for w in (None, RNG.random(n)):
         for _ in range(2):  # the second call uses the cached pair codes
-            got = plan.gram(list(range(5)), list(range(5)), w)
+            got = plan.gram(list(range(6)), list(range(6)), w)
             want = x.T @ (x if w is None else w[:, None] * x)
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-9)
     off = plan.gram([1, 2], [3, 4], RNG.random(n))
@@ -79,8 +80,9 @@ def test_quad_rows_is_the_diagonal_of_x_v_xt():
     n = 2000
     blocks = _blocks(n)
     plan = GramPlan(blocks)
-    for i in range(5):
-        for j in range(i, 5):
+    assert plan.canon == [0, 1, 2, 3, 4, 1]
+    for i in range(6):
+        for j in range(i, 6):
             v = RNG.normal(size=(blocks[i].n_coef, blocks[j].n_coef))
             want = np.einsum("ij,jk,ik->i", blocks[i].dense(), v, blocks[j].dense())
             np.testing.assert_allclose(plan.quad_rows(i, j, v), want, rtol=1e-10, atol=1e-10)

@@ -196,9 +196,13 @@ class Problem:
         True
         """
         eta = self.eta(beta)
-        deta = np.zeros((len(directions), self.n_params, len(self.y)))
-        for block, k, cols in zip(self.blocks, self.block_param, self.block_cols):
-            deta[:, k, :] += np.asarray(block.dot(directions[:, cols].T)).T
+        deta = np.empty((len(directions), self.n_params, len(self.y)))
+        for k in range(self.n_params):  # accumulate rows × directions (contiguous), transpose once
+            acc = np.zeros((len(self.y), len(directions)))
+            for block, kk, cols in zip(self.blocks, self.block_param, self.block_cols):
+                if kk == k:
+                    acc += block.dot(directions[:, cols].T)
+            deta[:, k, :] = acc.T
         jvp = self.row_fisher_jvp if self.row_fisher is not None else self.row_hessian_jvp
         dw = by_rows(jvp, self.y, eta, self._w(), deta)  # (J, K, K, n)
         if "plan" not in self._gram_cache:

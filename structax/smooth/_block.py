@@ -227,26 +227,39 @@ class GramPlan:
     def __init__(self, blocks: list[Block]):
         self.blocks = blocks
         self._pair_codes: dict = {}
+        # blocks whose row index is the same array or equal (e.g. s(x) in the mean and in the scale):
+        # the first such block's position, so their cross product is a count table, not a pair table
+        self.canon = list(range(len(blocks)))
+        for i, a in enumerate(blocks):
+            for j in range(i):
+                b = blocks[j]
+                if a.index is not None and b.index is not None and self.canon[j] == j and (
+                        a.index is b.index or (a.basis.shape[0] == b.basis.shape[0] and
+                                               a.index.shape == b.index.shape and np.array_equal(a.index, b.index))):
+                    self.canon[i] = j
+                    break
 
     def _codes(self, i: int, j: int) -> np.ndarray:
         """Row codes of the (basis row of block i, basis row of block j) cells; kept from the second
         request on (a one-off product, e.g. a Gaussian model's sufficient statistics, keeps no memory)."""
-        codes = self._pair_codes.get((i, j))
+        key = (self.canon[i], self.canon[j])
+        codes = self._pair_codes.get(key)
         if codes is None or codes is False:
             a, b = self.blocks[i], self.blocks[j]
             mb = b.basis.shape[0]
             codes = a.index.astype(np.intp)  # what bincount takes without a conversion pass
             codes *= mb
             codes += b.index
-            self._pair_codes[(i, j)] = codes if (i, j) in self._pair_codes else False
+            self._pair_codes[key] = codes if key in self._pair_codes else False
         return codes
 
     def _counts(self, i: int, w: np.ndarray | None, memo: dict) -> np.ndarray:
         """Weighted number of rows on each basis row of indexed block i (its ``by`` included)."""
-        if i not in memo:
-            block = self.blocks[i]
-            memo[i] = np.bincount(block.index, weights=block.row_scale(w), minlength=block.basis.shape[0])
-        return memo[i]
+        block = self.blocks[i]
+        key = self.canon[i] if block.by is None else ("by", i)
+        if key not in memo:
+            memo[key] = np.bincount(block.index, weights=block.row_scale(w), minlength=block.basis.shape[0])
+        return memo[key]
 
     def pair(self, i: int, j: int, w: np.ndarray | None, memo: dict | None = None) -> np.ndarray:
         """``X_iᵀ diag(w) X_j``; ``memo``: a dict shared by the calls of one weight vector."""
@@ -264,7 +277,7 @@ class GramPlan:
             return out if a.is_constant else out.T
         if a.index is not None and b.index is not None:
             ma, mb = a.basis.shape[0], b.basis.shape[0]
-            same = i == j or a.index is b.index
+            same = self.canon[i] == self.canon[j]
             if same and b.by is None:
                 return (a.basis * self._counts(i, w, memo)[:, None]).T @ b.basis
             if same and a.by is None:
@@ -298,7 +311,7 @@ class GramPlan:
             if const.by is not None:
                 out *= const.by
             return out
-        elif a.index is not None and b.index is not None and (i == j or a.index is b.index):
+        elif a.index is not None and b.index is not None and self.canon[i] == self.canon[j]:
             out = np.einsum("ij,ij->i", a.basis @ v, b.basis)[a.index]
         elif a.index is not None and b.index is not None and \
                 a.basis.shape[0] * b.basis.shape[0] <= max(_MAX_TABLE, _TABLE_PER_ROW * n):
