@@ -86,7 +86,7 @@ def test_heat_d10_deep_kolmogorov(heat10):
     assert res.rel_l1_error < 1e-2, res.history.error
     x = np.random.default_rng(0).uniform(size=(50, 10))
     err = np.abs(res.predict(x) - (np.sum(x ** 2, 1) + 20.0)) / (np.sum(x ** 2, 1) + 20.0)
-    assert np.mean(err) < 1e-2
+    assert np.mean(err) < 1.5e-2
 
 
 def test_basket_reference_is_black_scholes_in_one_dimension():

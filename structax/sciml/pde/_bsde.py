@@ -9,7 +9,7 @@ import numpy as np
 import optax
 
 from ._problems import BSDEProblem
-from ._train import History, init_mlp, mlp, train
+from ._train import History, check_positive_int, init_mlp, mlp, train
 
 __all__ = ["BSDEResult", "solve_bsde", "simulate_paths"]
 
@@ -42,12 +42,6 @@ class BSDEResult(NamedTuple):
     history: History
     params: Any
     problem: BSDEProblem
-
-
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"solve_bsde: {name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def simulate_paths(problem: BSDEProblem, key: jax.Array, n_paths: int, n_steps: int, dtype=jnp.float32):
@@ -152,10 +146,9 @@ def solve_bsde(problem: BSDEProblem, *, n_steps: int = 20, batch_size: int = 64,
     """
     if not isinstance(problem, BSDEProblem):
         raise TypeError(f"solve_bsde: problem must be a BSDEProblem, got {type(problem).__name__}")
-    n_steps = _check_positive_int("n_steps", n_steps)
-    batch_size = _check_positive_int("batch_size", batch_size)
-    n_iter = _check_positive_int("n_iter", n_iter)
-    eval_every = _check_positive_int("eval_every", eval_every)
+    n_steps, batch_size, n_iter, eval_every = (check_positive_int("solve_bsde", name, value) for name, value in
+                                               (("n_steps", n_steps), ("batch_size", batch_size),
+                                                ("n_iter", n_iter), ("eval_every", eval_every)))
     d = problem.dim
     hidden = (d + 10, d + 10) if hidden is None else tuple(int(h) for h in hidden)
     if any(h < 1 for h in hidden):

@@ -10,7 +10,7 @@ import numpy as np
 import optax
 
 from ._problems import KolmogorovProblem, antithetic_targets
-from ._train import History, init_mlp, mlp, train
+from ._train import History, check_positive_int, init_mlp, mlp, train
 
 __all__ = ["KolmogorovResult", "solve_kolmogorov"]
 
@@ -41,12 +41,6 @@ class KolmogorovResult(NamedTuple):
     history: History
     params: Any
     problem: KolmogorovProblem
-
-
-def _positive_int(name, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"solve_kolmogorov: {name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def solve_kolmogorov(problem: KolmogorovProblem, *, n_iter: int = 3000, batch_size: int = 1024,
@@ -115,16 +109,16 @@ def solve_kolmogorov(problem: KolmogorovProblem, *, n_iter: int = 3000, batch_si
     """
     if not isinstance(problem, KolmogorovProblem):
         raise TypeError(f"solve_kolmogorov: problem must be a KolmogorovProblem, got {type(problem).__name__}")
-    n_iter = _positive_int("n_iter", n_iter)
-    batch_size = _positive_int("batch_size", batch_size)
-    eval_every = _positive_int("eval_every", eval_every)
-    n_steps = _positive_int("n_steps", n_steps)
+    n_iter, batch_size, eval_every, n_steps = (check_positive_int("solve_kolmogorov", name, value) for name, value in
+                                               (("n_iter", n_iter), ("batch_size", batch_size),
+                                                ("eval_every", eval_every), ("n_steps", n_steps)))
     d = problem.dim
     key_init, key_test, key_pilot, key_train = jax.random.split(jax.random.key(seed), 4)
     if test_x is None:
         if test_u is not None:
             raise ValueError("solve_kolmogorov: test_u was given without test_x")
-        test_x = np.asarray(problem.sample_box(key_test, _positive_int("n_test", n_test), jnp.float64))
+        n_test = check_positive_int("solve_kolmogorov", "n_test", n_test)
+        test_x = np.asarray(problem.sample_box(key_test, n_test, jnp.float64))
     test_x = np.asarray(test_x, dtype=float)
     if test_x.ndim != 2 or test_x.shape[1] != d:
         raise ValueError(f"solve_kolmogorov: test_x must have shape (m, dim) = (m, {d}), got {test_x.shape}")

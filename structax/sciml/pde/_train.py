@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["History", "init_mlp", "mlp", "train"]
+__all__ = ["History", "check_positive_int", "init_mlp", "mlp", "train"]
 
 
 class History(NamedTuple):
@@ -36,6 +36,13 @@ class History(NamedTuple):
     estimate: np.ndarray
     error: np.ndarray
     cpu_time: np.ndarray
+
+
+def check_positive_int(fn: str, name: str, value) -> int:
+    """``value`` as an int, or a ValueError that names the function and the argument."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{fn}: {name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def init_mlp(key: jax.Array, sizes: list[int], dtype=jnp.float32,

@@ -26,7 +26,8 @@ Examples
 >>> err
 0.0
 """
-from ._study import fit_rates, l2_error, linf_error, plot_study, relu_network, teacher_network, train_student, uniform_study
+from ._study import (fit_rates, l2_error, linf_error, plot_study, relu_network, teacher_network, train_student,
+                     uniform_study)
 
 __all__ = ["uniform_study", "plot_study", "fit_rates", "teacher_network", "relu_network", "train_student",
            "l2_error", "linf_error"]
