@@ -349,6 +349,8 @@ def main(argv=None) -> None:
         redo = {(n, s) for n in names for s in seeds}
         kept = [r for r in json.loads((args.out / "realdata_sweep.json").read_text())
                 if (r["case"], r["seed"]) not in redo]
+        for row in kept:   # mgcv's numbers and the bars as they are now
+            _add_mgcv(row, load_case(row["case"])[2])
 
     def merged(rows):
         order = {name: i for i, name in enumerate(CASES)}
