@@ -195,16 +195,6 @@ class Problem:
         >>> bool(np.allclose(p.hessian_derivative_traces(b, d, v), direct))
         True
         """
-        eta = self.eta(beta)
-        deta = np.empty((len(directions), self.n_params, len(self.y)))
-        for k in range(self.n_params):  # accumulate rows × directions (contiguous), transpose once
-            acc = np.zeros((len(self.y), len(directions)))
-            for block, kk, cols in zip(self.blocks, self.block_param, self.block_cols):
-                if kk == k:
-                    acc += block.dot(directions[:, cols].T)
-            deta[:, k, :] = acc.T
-        jvp = self.row_fisher_jvp if self.row_fisher is not None else self.row_hessian_jvp
-        dw = by_rows(jvp, self.y, eta, self._w(), deta)  # (J, K, K, n)
         if "plan" not in self._gram_cache:
             self._gram_cache["plan"] = GramPlan(self.blocks)
         plan = self._gram_cache["plan"]
@@ -218,7 +208,21 @@ class Problem:
                 # (a, b) and (b, a) give the same form (V symmetric), so off-diagonal pairs count twice
                 part = plan.quad_rows(a, b, v[ca, cb]) * (1.0 if a == b else 2.0)
                 q[key] = part if key not in q else q[key] + part
-        return sum(dw[:, k, l, :] @ form for (k, l), form in q.items())
+        jvp = self.row_fisher_jvp if self.row_fisher is not None else self.row_hessian_jvp
+        eta, w, n, n_dir = self.eta(beta), self._w(), len(self.y), len(directions)
+        out = np.zeros(n_dir)
+        for start in range(0, n, ROW_CHUNK):  # the (J, K, K, rows) third derivatives one chunk at a time
+            rows = slice(start, min(start + ROW_CHUNK, n))
+            m = rows.stop - rows.start
+            deta = np.empty((n_dir, self.n_params, m))
+            for k in range(self.n_params):  # rows × directions (contiguous), transposed once
+                acc = np.zeros((m, n_dir))
+                for block, kk, cols in blocks_of(self, k):
+                    acc += block.dot(directions[:, cols].T, rows)
+                deta[:, k, :] = acc.T
+            dw = by_rows(jvp, self.y[rows], eta[:, rows], w[rows], deta)  # (J, K, K, rows)
+            out += sum(dw[:, k, l, :] @ form[rows] for (k, l), form in q.items())
+        return out
 
 
 @dataclass
@@ -304,6 +308,11 @@ def _bucket(n: int) -> int:
         return 1024
     step = 2 ** max(n.bit_length() - 4, 0)
     return -(-n // step) * step
+
+
+def blocks_of(problem: Problem, k: int):
+    """``(block, k, columns)`` of parameter k's blocks."""
+    return [(b, kk, c) for b, kk, c in zip(problem.blocks, problem.block_param, problem.block_cols) if kk == k]
 
 
 def by_rows(kernel: Callable, y: np.ndarray, eta: np.ndarray, w: np.ndarray, *extra: np.ndarray):

@@ -135,14 +135,19 @@ class Block:
             x = self.basis[self.index[rows]] if self.index is not None else self.basis[rows]
         return x * self.by[rows, None] if self.by is not None else x
 
-    def dot(self, coef: np.ndarray) -> np.ndarray:
-        """``X @ coef`` (coef may be p or p × s)."""
-        small = self.basis @ coef
-        if self.constant_rows:
-            return np.broadcast_to(small[0], (self.constant_rows,) + small.shape[1:])
-        out = small[self.index] if self.index is not None else small
+    def dot(self, coef: np.ndarray, rows: slice | None = None) -> np.ndarray:
+        """``X @ coef`` (coef may be p or p × s), or its rows ``rows`` only."""
+        if rows is not None and self.index is None and not self.constant_rows:
+            out = self.basis[rows] @ coef
+        else:
+            small = self.basis @ coef
+            if self.constant_rows:
+                count = len(range(self.constant_rows)[rows]) if rows is not None else self.constant_rows
+                return np.broadcast_to(small[0], (count,) + small.shape[1:])
+            out = small if self.index is None else small[self.index if rows is None else self.index[rows]]
         if self.by is not None:
-            out = out * (self.by if out.ndim == 1 else self.by[:, None])
+            by = self.by if rows is None else self.by[rows]
+            out = out * (by if out.ndim == 1 else by[:, None])
         return out
 
     def tdot(self, v: np.ndarray) -> np.ndarray:
