@@ -207,7 +207,7 @@ def test_batch_sharding_over_two_host_devices():
 def test_cli_hjb():
     from structax.cli import app
 
-    out = CliRunner().invoke(app, ["sciml", "hjb", "--dim", "10", "--steps", "200", "--quiet"])
+    out = CliRunner().invoke(app, ["sciml", "hjb", "--dim", "10", "--steps", "400", "--quiet"])
     assert out.exit_code == 0, out.output
     lines = dict(line.split(" = ") for line in out.output.splitlines() if " = " in line)
     u, ref = float(lines["u(0, 0)"]), float(lines["reference"])

@@ -61,7 +61,7 @@ def _bsde(problem, steps, batch, time_steps, seed, quiet, plot) -> None:
     from ._bsde import solve_bsde
 
     _run(solve_bsde, problem, quiet, plot, _report_bsde, n_iter=steps, batch_size=batch, n_steps=time_steps,
-         seed=seed, eval_every=max(1, min(100, steps // 10)))
+         seed=seed, eval_every=max(1, min(100, steps // 4)))
 
 
 def _kolmogorov(problem, steps, batch, seed, quiet, plot, **kw) -> None:
