@@ -5,8 +5,8 @@ Run:  .venv/bin/python benchmarks/bench_transform.py [--sizes 1e5,1e6,1e7] [--no
 Part 1 (distribution transform, target N(0,1), data lognormal):  fit+transform wall time (best of
 ``--repeat``), ratio to structax, KS distance of the output to N(0,1), peak traced memory
 (tracemalloc, separate run).  Part 2 (colour transfer): mean CIEDE2000 to the truth after a known
-colour cast, for skimage ``match_histograms`` and the three ``match_colors`` methods; figures go to
-docs/img/transform_*.png.  Tables are printed as Markdown.
+colour cast, for skimage ``match_histograms`` and the ``match_colors`` methods (``bench_colors.py``, one
+seed); figures go to docs/img/transform_*.png.  Tables are printed as Markdown.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import argparse
 import datetime
 import os
 import platform
+import sys
 import time
 import tracemalloc
 import warnings
@@ -22,7 +23,7 @@ import numpy as np
 from scipy import special, stats
 
 import structax  # noqa: F401  (sets JAX float64 like a user session)
-from structax.transform import Redistributor, match_colors
+from structax.transform import Redistributor
 
 
 def ks_normal(y: np.ndarray) -> float:
@@ -118,72 +119,12 @@ def bench_transform(sizes, repeat):
 
 
 # ------------------------------------------------------------------------------ colours
-def colour_cast(img):
-    """Known cast: cross-channel mix, channel gains, then gamma 1.4 (uint8 in, uint8 out)."""
-    x = img.astype(float) / 255
-    mix = np.array([[0.85, 0.12, 0.03], [0.08, 0.80, 0.12], [0.10, 0.05, 0.70]])
-    x = np.clip(x @ mix.T * np.array([1.15, 1.0, 0.9]), 0, 1) ** 1.4
-    return (x * 255).round().astype(np.uint8)
-
-
 def bench_colors(outdir):
-    import matplotlib
+    """Part 2: the colour-transfer benchmark of ``bench_colors.py`` (one seed here; run that script for more)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_colors import bench_colors as run
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from skimage import color, data
-    from skimage.exposure import match_histograms
-
-    def de(a, b):
-        return float(color.deltaE_ciede2000(color.rgb2lab(a), color.rgb2lab(b)).mean())
-
-    cases = {name: (getattr(data, name)(), None) for name in ("astronaut", "chelsea", "coffee", "rocket")}
-    left, right, _ = data.stereo_motorcycle()
-    cases["stereo_motorcycle (ref = right view)"] = (left, right)
-    methods = ["cast (no correction)", "skimage match_histograms", "ours per-channel", "ours lab", "ours ot"]
-    table, figs = [], {}
-    for name, (truth, ref) in cases.items():
-        ref = truth if ref is None else ref
-        src = colour_cast(truth)
-        outs = {"cast (no correction)": src,
-                "skimage match_histograms": match_histograms(src, ref, channel_axis=-1).round().astype(np.uint8)}
-        times = {}
-        for m in ("per-channel", "lab", "ot"):
-            t0 = time.perf_counter()
-            outs[f"ours {m}"] = match_colors(src, ref, method=m)
-            times[f"ours {m}"] = time.perf_counter() - t0
-        table.append((name, {k: de(v, truth) for k, v in outs.items()}, times))
-        figs[name] = (src, outs["skimage match_histograms"], outs["ours ot"], truth, ref)
-    print("\n| image | " + " | ".join(methods) + " | ot time s |")
-    print("|---|" + "---|" * (len(methods) + 1))
-    for name, d, times in table:
-        print(f"| {name} | " + " | ".join(f"{d[m]:.2f}" for m in methods) + f" | {times['ours ot']:.1f} |")
-    means = {m: np.mean([d[m] for _, d, _ in table]) for m in methods}
-    print("| **mean** | " + " | ".join(f"**{means[m]:.2f}**" for m in methods) + " | |")
-
-    os.makedirs(outdir, exist_ok=True)
-    names = [n for n in figs if not n.startswith("stereo")]
-    fig, axes = plt.subplots(len(names), 4, figsize=(12, 3 * len(names)))
-    titles = ["with colour cast", "skimage match_histograms", "structax match_colors(ot)", "truth"]
-    for r, n in enumerate(names):
-        for c in range(4):
-            axes[r, c].imshow(figs[n][c])
-            axes[r, c].set_axis_off()
-            if r == 0:
-                axes[r, c].set_title(titles[c])
-    fig.tight_layout()
-    fig.savefig(os.path.join(outdir, "transform_colors.png"), dpi=70)
-    plt.close(fig)
-    n = "stereo_motorcycle (ref = right view)"
-    fig, axes = plt.subplots(1, 5, figsize=(20, 3.4))
-    for ax, im, title in zip(axes, figs[n], ["left view with cast", "skimage match_histograms",
-                                             "structax ot", "left view (truth)", "right view (reference)"]):
-        ax.imshow(im)
-        ax.set_axis_off()
-        ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(os.path.join(outdir, "transform_motorcycle.png"), dpi=60)
-    plt.close(fig)
+    run(outdir, seeds=1)
 
 
 def main():
