@@ -316,9 +316,10 @@ def optimize(wf: NeuralWavefunction, settings: VMCSettings, *, params=None, prog
         state = jax.tree_util.tree_map(jnp.asarray, saved["state"])
         trace, key = saved["trace"], jax.random.wrap_key_data(jnp.asarray(saved["key"]))
     else:
-        burn = jax.jit(lambda k, w, s: mh_sweeps(k, w, log_density, s, 10))
+        # parameters are arguments, not closed-over constants: the compiled kernel is reused across runs
+        burn = jax.jit(lambda p, k, w, s: mh_sweeps(k, w, lambda r: 2.0 * wf.log_abs(p, r), s, 10))
         for i, k in enumerate(jax.random.split(k_burn, max(settings.burn_in // 10, 0))):
-            walkers, acc = burn(k, walkers, step_size)
+            walkers, acc = burn(params, k, walkers, step_size)
             step_size = adapt_step_size(step_size, acc)
         state = TrainState(params, tx.init(params), walkers, step_size, jnp.asarray(0))
     # strong dtypes: a weakly typed leaf would turn strong after one step and force a second compilation
@@ -367,7 +368,7 @@ def evaluate(wf: NeuralWavefunction, params, walkers: WalkerState, step_size, se
     step_size = jnp.asarray(step_size, dtype=jnp.float64)
 
     @jax.jit
-    def run_chunk(walkers, keys):
+    def run_chunk(params, walkers, step_size, keys):
         return jax.lax.scan(lambda w, k: step(params, w, step_size, k), walkers, keys)
 
     rows = []
@@ -377,7 +378,7 @@ def evaluate(wf: NeuralWavefunction, params, walkers: WalkerState, step_size, se
         while done < n_steps:
             m = min(chunk, n_steps - done)
             key, sub = jax.random.split(key)
-            walkers, stats = run_chunk(walkers, jax.random.split(sub, m))
+            walkers, stats = run_chunk(params, walkers, step_size, jax.random.split(sub, m))
             stats = {k: np.asarray(v) for k, v in stats.items()}
             rows += [{"step": done + i, **{k: float(v[i]) for k, v in stats.items()}} for i in range(m)]
             done += m
