@@ -128,7 +128,7 @@ class BNNPosterior:
 
 
 def fit_bnn(X: Any, y: Any, net: Any, method: str = "ensemble", *, likelihood: str = "normal",
-            validation: tuple[Any, Any] | None = None, seed: int = 0, prior_scale: float = 1.0,
+            validation: tuple[Any, Any] | None = None, seed: int = 0, prior_scale: float | str = 1.0,
             n_members: int = 8, epochs: int = 1000, batch_size: int = 32, learning_rate: float = 1e-2,
             patience: int | None = 100, laplace: str = "auto", num_warmup: int = 500, num_samples: int = 400,
             target_accept: float = 0.8, standardize: bool = True, progress: bool | str = "auto") -> BNNPosterior:
@@ -161,8 +161,11 @@ def fit_bnn(X: Any, y: Any, net: Any, method: str = "ensemble", *, likelihood: s
         it, training runs ``epochs`` epochs and keeps the weights with the best training loss.
     seed : int
         Seeds initialization, shuffling and sampling.
-    prior_scale : float
+    prior_scale : float or "evidence"
         Prior ``N(0, prior_scale^2)`` on every weight (standardized data); ``log`` noise scale ~ N(0, 1).
+        ``"evidence"`` (DEI-MCMC, homoscedastic normal): train the members with scale 1, then sample
+        with the scale that maximizes the Laplace marginal likelihood (GGN) at the members, median
+        over members (empirical Bayes); stored in ``info["prior_scale"]``.
     n_members : int
         Ensemble members (and MCMC chains).
     epochs, batch_size, learning_rate, patience
@@ -213,6 +216,12 @@ def fit_bnn(X: Any, y: Any, net: Any, method: str = "ensemble", *, likelihood: s
         raise ValueError(f"likelihood must be one of {tuple(LIKELIHOODS)}, got {likelihood!r}")
     if laplace not in ("auto", "all", "last-layer"):
         raise ValueError(f"laplace must be 'auto', 'all' or 'last-layer', got {laplace!r}")
+    evidence = isinstance(prior_scale, str)
+    if evidence and (prior_scale != "evidence" or likelihood != "normal"):
+        raise ValueError(f"prior_scale must be a positive number, or 'evidence' with likelihood='normal'; "
+                         f"got {prior_scale!r} with likelihood {likelihood!r}")
+    if evidence:
+        prior_scale = 1.0
     if not prior_scale > 0:
         raise ValueError(f"prior_scale must be > 0, got {prior_scale}")
     X, y = _check_xy(X, y, "training")
@@ -255,7 +264,7 @@ def fit_bnn(X: Any, y: Any, net: Any, method: str = "ensemble", *, likelihood: s
         loc, scale = _loc_scale(likelihood, network.apply(theta["net"], Xb), theta["log_scale"])
         return -0.5 * ((yb - loc) / scale) ** 2 - jnp.log(scale) - _HALF_LOG_2PI
 
-    def log_prior(theta):
+    def log_prior(theta, inv_var=inv_var):
         sq = sum(jnp.sum(a**2) for a in jax.tree.leaves(theta["net"]))
         return -0.5 * inv_var * sq - 0.5 * theta["log_scale"] ** 2
 
@@ -295,7 +304,12 @@ def fit_bnn(X: Any, y: Any, net: Any, method: str = "ensemble", *, likelihood: s
         timing["laplace"] = time.perf_counter() - t0
 
     if method == "dei-mcmc":
-        stacked, info["mcmc"] = _dei_mcmc(stacked, log_lik, log_prior, Xs, ys, seed=seed, num_warmup=num_warmup,
+        prior = log_prior
+        if evidence:
+            precision = _evidence_precision(stacked, network, log_lik, Xs, ys)
+            info["prior_scale"] = float(precision**-0.5)
+            prior = lambda theta: log_prior(theta, precision)  # noqa: E731
+        stacked, info["mcmc"] = _dei_mcmc(stacked, log_lik, prior, Xs, ys, seed=seed, num_warmup=num_warmup,
                                           num_samples=num_samples, target_accept=target_accept, progress=progress,
                                           network=network)
         timing["warmup"], timing["sampling"] = info["mcmc"].warmup_time, info["mcmc"].sampling_time
@@ -306,6 +320,19 @@ def fit_bnn(X: Any, y: Any, net: Any, method: str = "ensemble", *, likelihood: s
     if not floating:
         post._scaled = lambda A: jnp.asarray(_check_array("X", A))  # integer inputs (token ids) are not scaled
     return post
+
+
+def _evidence_precision(members, network, log_lik, Xs, ys) -> float:
+    """Median over members of the prior precision maximizing the full-GGN Laplace evidence."""
+    out = []
+    for m in range(int(jax.tree.leaves(members)[0].shape[0])):
+        theta = jax.tree.map(lambda a: a[m], members)
+        w0, unravel = ravel_pytree(theta["net"])
+        apply_flat = lambda w, A: network.apply(unravel(w), A)[:, 0]  # noqa: E731
+        ll = float(jnp.sum(log_lik(theta, Xs, ys)))
+        _, li = ggn_laplace(apply_flat, w0, Xs, float(jnp.exp(2 * theta["log_scale"])), ll, "all")
+        out.append(li.prior_precision)
+    return float(np.median(out))
 
 
 def _dei_mcmc(members, log_lik, log_prior, Xs, ys, *, seed, num_warmup, num_samples, target_accept, progress,
