@@ -122,8 +122,9 @@ def clip_local_energy(e_loc: jax.Array, width: float) -> jax.Array:
     --------
     >>> import jax.numpy as jnp
     >>> from structax.sciml.vmc import clip_local_energy
-    >>> clip_local_energy(jnp.array([-1.0, -1.1, -0.9, -1.0, 50.0]), 1.0).tolist()
-    [-1.0, -1.1, -0.9, -1.0, 9.0]
+    >>> e = clip_local_energy(jnp.array([-1.0, -1.1, -0.9, -1.0, 50.0]), 1.0)  # median -1, MAD 10.24
+    >>> [round(float(v), 2) for v in e]
+    [-1.0, -1.1, -0.9, -1.0, 9.24]
     """
     med = jnp.median(e_loc)
     mad = jnp.mean(jnp.abs(e_loc - med))
@@ -147,7 +148,7 @@ def sr_direction(jac: jax.Array, e_centered: jax.Array, damping: float, solver: 
     >>> exact = jnp.linalg.solve(o.T @ o + 0.1 * jnp.eye(50), o.T @ e)
     >>> bool(jnp.allclose(sr_direction(o, e, 0.1), exact))
     True
-    >>> bool(jnp.allclose(sr_direction(o, e, 0.1, "cg", 200), exact, atol=1e-6))
+    >>> bool(jnp.allclose(sr_direction(o, e, 0.1, "cg", 200), exact, rtol=1e-3, atol=1e-4))
     True
     """
     n, p = jac.shape
