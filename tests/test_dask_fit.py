@@ -59,6 +59,8 @@ def test_predict_and_distribution_on_dask_are_lazy(big):
     np.testing.assert_allclose(logp.compute().to_numpy(), eager.log_prob(df["y"].to_numpy()[:5000]), rtol=1e-12)
     lo_hi = dist.interval(0.9).compute()
     assert list(lo_hi.columns) == ["lower", "upper"] and np.all(lo_hi["lower"] < lo_hi["upper"])
+    with pytest.raises(AttributeError, match="per-row methods"):
+        dist.sample(3)
 
 
 def test_poisson_dask_fit_matches_in_memory_fit():

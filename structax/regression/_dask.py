@@ -450,14 +450,17 @@ class DaskPredictive:
     partition by partition. ``y`` arguments may be Dask Series with the frame's partitions.
     """
 
+    METHODS = ("mean", "var", "std", "quantile", "interval", "cdf", "log_prob", "pit", "crps")
+
     def __init__(self, family, params):
         self.family, self.params = family, params  # params: lazy Dask DataFrame of parameters
 
     def __getattr__(self, method: str):
         from ..families import Predictive
 
-        if method.startswith("_") or not hasattr(Predictive, method):
-            raise AttributeError(method)
+        if method not in self.METHODS:
+            raise AttributeError(f"DaskPredictive has no method {method!r}; per-row methods: {', '.join(self.METHODS)}"
+                                 " (compute a partition for the others, e.g. sample)")
         family, columns = self.family, list(self.params.columns)
 
         def call(*args):
