@@ -117,3 +117,16 @@ def test_dask_na_drop_and_factor_levels_match_pandas():
         ["(Intercept)", "ga", "gb"]
     np.testing.assert_allclose(lazy.lam_, memory.lam_, rtol=0.02)
     np.testing.assert_allclose(lazy.coef_[:3], memory.coef_[:3], atol=0.02)
+
+
+def test_location_scale_dask_fit_matches_in_memory_fit():
+    rng = np.random.default_rng(6)
+    x = rng.uniform(size=20_000)
+    df = pd.DataFrame({"x": x, "y": np.sin(2 * np.pi * x) + np.exp(-1 + 1.5 * x) * rng.normal(size=x.size)})
+    kwargs = dict(scale="~ s(x, k=8)", discrete=True, progress=False)
+    memory = sx.Model("y ~ s(x, k=8)", **kwargs).fit(df)
+    lazy = sx.Model("y ~ s(x, k=8)", **kwargs).fit(dd.from_pandas(df, npartitions=3))
+    assert lazy.converged_
+    np.testing.assert_allclose(lazy.lam_, memory.lam_, rtol=0.01)
+    grid = pd.DataFrame({"x": np.linspace(0.05, 0.95, 7)})
+    np.testing.assert_allclose(lazy.predict(grid)["scale"], np.exp(-1 + 1.5 * grid["x"]), rtol=0.1)
