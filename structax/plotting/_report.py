@@ -92,7 +92,7 @@ def write_report(model, data: pd.DataFrame, out: str | Path, title: str = "struc
              f"Largest coverage gap over central intervals of level 0.1..0.9: {worst['coverage']:.3f} at "
              f"level {worst['level']:.1f} (95% band of a calibrated model: {worst['band_lo']:.3f}..."
              f"{worst['band_hi']:.3f}); all levels in `calibration.csv`.", ""]
-    if covariates:
+    if covariates and len(typical) > 1:
         lines += ["Typical values at which the other covariates are held in the quantile curves "
                   "(median; most frequent level for factors): "
                   + ", ".join(f"{k} = {_fmt(v)}" for k, v in typical.items()) + ".", ""]
