@@ -530,13 +530,11 @@ def inner_fit(problem: Problem, beta: np.ndarray, lam: np.ndarray, max_iter: int
         if has_l1:  # majorize-minimize: re-expand the smoothed L1 at the current coefficients
             s_lam = problem.penalty_matrix(lam, beta)
         score = grad - s_lam @ beta
-        if held is None:
-            step = _solve_psd(h + s_lam, score)
-        else:
+        free = np.arange(len(beta)) if held is None else np.setdiff1d(np.arange(len(beta)), held)
+        if held is not None:
             score[held] = 0.0
-            free = np.setdiff1d(np.arange(len(beta)), held)
-            step = np.zeros_like(beta)
-            step[free] = _solve_psd((h + s_lam)[np.ix_(free, free)], score[free])
+        step = np.zeros_like(beta)
+        step[free] = _newton_step(problem, beta, h + s_lam, s_lam, score, free)
         decrement = float(score @ step)
         if not np.isfinite(decrement):
             break
@@ -561,6 +559,29 @@ def inner_fit(problem: Problem, beta: np.ndarray, lam: np.ndarray, max_iter: int
     if has_l1:
         s_lam = problem.penalty_matrix(lam, beta)
     return beta, InnerInfo(it, converged, obj), (ll, h, s_lam, grad)
+
+
+def _newton_step(problem, beta, hp, s_lam, score, free) -> np.ndarray:
+    """Newton direction on the ``free`` coefficients; where the observed penalized Hessian is not positive
+    definite (a location-scale model away from its optimum), the Fisher-scoring direction from the
+    expected information, which is, or else the eigenvalue-modified Newton direction."""
+    block = np.ix_(free, free)
+    try:
+        return _cholesky_solve(hp[block], score[free])
+    except np.linalg.LinAlgError:
+        information = problem.fisher(beta) if hasattr(problem, "fisher") else None
+        if information is not None:
+            try:
+                return _cholesky_solve((information + s_lam)[block], score[free])
+            except np.linalg.LinAlgError:
+                pass
+        return _solve_psd(hp[block], score[free])
+
+
+def _cholesky_solve(a: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    d = np.sqrt(np.maximum(np.diag(a), 1e-300))
+    c = sla.cho_factor(a / d[:, None] / d[None, :], lower=True, check_finite=False)
+    return sla.cho_solve(c, rhs / d, check_finite=False) / d
 
 
 @dataclass
@@ -820,6 +841,7 @@ def _embed(pen: Penalty, v: np.ndarray, p: int) -> np.ndarray:
 # unit of log λ, relative to the score) below which the smoothing parameters are converged.
 _RADIUS_START, _RADIUS_MAX, _SHRINK_TRIES = 4.0, 16.0, 10
 _GRAD_TOL = 1e-6
+_TRIAL_INNER = 30
 
 
 def select_smoothing(problem: Problem, beta0: np.ndarray, lam0: np.ndarray | None = None, *,
@@ -900,7 +922,9 @@ def select_smoothing(problem: Problem, beta0: np.ndarray, lam0: np.ndarray | Non
             trial_rho = np.where(moving, np.clip(rho + step, low, high), rho)
             beta_start = point.beta.copy()
             beta_start[held] += step_theta
-            trial = _evaluate(problem, np.exp(trial_rho), beta_start, max_inner, held)
+            # a trial whose inner fit needs many Newton steps lies far from the current optimum: rejecting
+            # it early and shrinking the step is cheaper than chasing it for max_inner iterations
+            trial = _evaluate(problem, np.exp(trial_rho), beta_start, min(max_inner, _TRIAL_INNER), held)
             info.inner_iterations += trial.inner.iterations
             info.inner_failures += int(not trial.inner.converged)
             outer_moved = np.any(np.abs(trial_rho - rho)[free] > 0) or np.any(step_theta != 0)
