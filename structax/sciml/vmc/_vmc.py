@@ -311,6 +311,8 @@ def optimize(wf: NeuralWavefunction, settings: VMCSettings, *, params=None, prog
     step_size = jnp.asarray(0.3)
     trace: list[dict] = []
     ckpt = os.path.join(checkpoint_dir, "checkpoint.pkl") if checkpoint_dir else None
+    if checkpoint_dir:
+        os.makedirs(checkpoint_dir, exist_ok=True)
     if resume and ckpt and os.path.exists(ckpt):
         with open(ckpt, "rb") as fh:
             saved = pickle.load(fh)
@@ -351,7 +353,6 @@ def optimize(wf: NeuralWavefunction, settings: VMCSettings, *, params=None, prog
     finally:
         bar.close()
     if ckpt:
-        os.makedirs(checkpoint_dir, exist_ok=True)
         _save_checkpoint(ckpt, state, trace, key)
     return state, pd.DataFrame(trace, columns=["step", "energy", "variance", "acceptance", "step_size",
                                                "learning_rate"])
