@@ -14,10 +14,10 @@ families         distributions with links and JAX log-likelihoods (``structax.fa
 transform        ``Redistributor``, colour transfer, sketches, Dask support
 plotting         partial effects, conditional predictive quantiles, calibration, report folder
 datasets         bundled data (``load_mcycle``)
-metrics          scores for predictive distributions
-nets             neural-network terms for deep distributional regression
-uq               uncertainty quantification (Laplace, ensembles, MCMC)
-sciml            scientific machine learning (PDE solvers)
+metrics          proper scores, interval coverage and calibration checks for predictive distributions
+nets             neural networks (deep terms, Bayesian networks) and one optax training loop
+uq               Bayesian neural networks (``fit_bnn``: MAP, linearized Laplace, deep ensembles, MCMC)
+sciml            scientific machine learning: ``phase``, ``pde``, ``uniform``, ``vmc`` subpackages
 
 Examples
 --------

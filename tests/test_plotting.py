@@ -10,16 +10,11 @@ def _run(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
-def test_lazy_families_in_fresh_process():
-    # used to raise RecursionError: `from . import families` inside __getattr__ re-entered __getattr__
-    res = _run("import structax as sx; print(sx.families.get('normal').params)")
-    assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == "('loc', 'scale')"
-
-
 def test_lazy_subpackages_and_names_in_fresh_process():
+    # sx.families used to raise RecursionError: `from . import families` inside __getattr__ re-entered it
     code = ("import sys, structax as sx\n"
             "assert 'structax.regression' not in sys.modules  # import structax stays cheap\n"
+            "assert sx.families.get('normal').params == ('loc', 'scale')\n"
             "for name in ('regression', 'smooth', 'transform', 'plotting', 'datasets', 'uq', 'sciml'):\n"
             "    assert getattr(sx, name).__name__ == 'structax.' + name\n"
             "assert sx.Model is sx.regression.Model and sx.match_colors is sx.transform.match_colors\n"
@@ -41,6 +36,15 @@ def test_unknown_attribute_is_attribute_error():
         sx.nope  # noqa: B018
     assert not hasattr(sx, "nope")
     assert {"families", "metrics", "nets", "uq", "sciml", "Model"} <= set(dir(sx))
+
+
+def test_missing_subpackage_is_a_clean_attribute_error(monkeypatch):
+    import structax as sx
+
+    monkeypatch.setattr(sx, "_SUBPACKAGES", sx._SUBPACKAGES + ("ghost",))
+    with pytest.raises(AttributeError, match="structax.ghost is not available"):
+        sx.ghost  # noqa: B018
+    assert not hasattr(sx, "ghost")
 
 
 def test_docstring_lists_every_subpackage():

@@ -128,17 +128,17 @@ def _sliced_ot(src: np.ndarray, ref: np.ndarray, n_iter: int, n_fit: int | None,
                rng: np.random.Generator, dither: float) -> np.ndarray:
     """Sliced optimal transport fitted on pixel samples, applied to every pixel through a lookup table.
 
-    ``n_fit`` pixels of each image (all when ``None``; drawn with replacement from a smaller image) get a
-    uniform dither of ``dither`` (one level of an integer dtype), which makes quantized colours
-    continuous (no ties). The source
-    sample and a regular grid over the source's colour box follow the sliced-Wasserstein flow towards the
+    ``n_fit`` pixels of each image (at most as many as the larger image has; all when ``None``; drawn
+    with replacement from a smaller image) get a uniform dither of ``dither`` (one level of an integer
+    dtype), which makes quantized colours continuous (no ties). The source sample and a regular grid over the source's colour box follow the sliced-Wasserstein flow towards the
     reference sample (:func:`_flow`; Bonneel et al. 2015). Averaging the 1-D transports of several
     random bases per step gives a smoother map, and one far less dependent on the random directions,
     than a single rotation per step (Pitie et al. 2007). Every pixel is then mapped by multilinear
     interpolation in the moved grid, so the cost of fitting does not grow with the image.
     """
     d = src.shape[1]
-    m = max(src.shape[0], ref.shape[0]) if n_fit is None else int(n_fit)
+    m = max(src.shape[0], ref.shape[0])
+    m = m if n_fit is None else min(int(n_fit), m)  # no more samples than the larger image has pixels
     same = src.shape[0] == ref.shape[0]  # common random numbers: an image matched to itself is unchanged
     idx_src = rng.choice(src.shape[0], m, replace=src.shape[0] < m)
     idx_ref = idx_src if same else rng.choice(ref.shape[0], m, replace=ref.shape[0] < m)
