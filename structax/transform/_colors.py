@@ -130,8 +130,9 @@ def _sliced_ot(src: np.ndarray, ref: np.ndarray, n_iter: int, n_fit: int | None,
 
     ``n_fit`` pixels of each image (at most as many as the larger image has; all when ``None``; drawn
     with replacement from a smaller image) get a uniform dither of ``dither`` (one level of an integer
-    dtype), which makes quantized colours continuous (no ties). The source sample and a regular grid over the source's colour box follow the sliced-Wasserstein flow towards the
-    reference sample (:func:`_flow`; Bonneel et al. 2015). Averaging the 1-D transports of several
+    dtype), which makes quantized colours continuous (no ties). The source sample and a regular grid
+    over the source's colour box follow the sliced-Wasserstein flow towards the reference sample
+    (:func:`_flow`; Bonneel et al. 2015). Averaging the 1-D transports of several
     random bases per step gives a smoother map, and one far less dependent on the random directions,
     than a single rotation per step (Pitie et al. 2007). Every pixel is then mapped by multilinear
     interpolation in the moved grid, so the cost of fitting does not grow with the image.
