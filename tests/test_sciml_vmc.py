@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 import structax  # noqa: F401  (float64)
-from structax.sciml.vmc import (Molecule, MoleculeError, NeuralWavefunction, VMCSettings, WavefunctionConfig, acceptance_probability,
+from structax.sciml.vmc import (Molecule, MoleculeError, NeuralWavefunction, VMCSettings, WavefunctionConfig, optimize, acceptance_probability,
                                 blocking_analysis, init_walkers, make_local_energy, mh_sweeps, molecule,
                                 parse_molecule, potential_energy, run_vmc, sr_direction)
 
@@ -24,6 +24,19 @@ def test_h_atom_energy_short_run():
     assert 0 < res.energy_std_error < 1e-3
     assert len(res.train_trace) == 60 and len(res.inference_trace) == 100
     assert res.train_trace["acceptance"].between(0.2, 0.8).all()
+
+
+def test_checkpoint_and_resume(tmp_path):
+    wf = NeuralWavefunction(molecule("H"), WavefunctionConfig(hidden=(8,), n_determinants=1))
+    settings = VMCSettings(steps=4, checkpoint_every=2, n_walkers=H_SMALL["n_walkers"], hidden=(8,),
+                           n_determinants=1)
+    folder = tmp_path / "new" / "run"
+    state, trace = optimize(wf, settings, progress=False, checkpoint_dir=str(folder))
+    assert (folder / "checkpoint.pkl").exists() and len(trace) == 4
+    longer = VMCSettings(**{**settings.__dict__, "steps": 7})
+    state2, trace2 = optimize(wf, longer, progress=False, checkpoint_dir=str(folder), resume=True)
+    assert len(trace2) == 7 and int(state2.step) == 7
+    np.testing.assert_array_equal(trace2["energy"][:4], trace["energy"])  # the first 4 steps are kept
 
 
 @pytest.mark.parametrize("laplacian", ["folx", "hessian"])
