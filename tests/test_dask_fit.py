@@ -101,6 +101,8 @@ def test_dask_bad_input_gets_the_pandas_errors():
     assert _message(model.fit, dd.from_pandas(nan, npartitions=2)) == _message(model.fit, nan)
     with pytest.raises(DataError, match="weights"):
         model.fit(dd.from_pandas(df, npartitions=2), weights=np.ones(len(df)))
+    with pytest.raises(ValueError, match="discretizes the covariates"):
+        sx.Model("y ~ s(x0)", discrete=False, progress=False).fit(dd.from_pandas(df, npartitions=2))
 
 
 def test_dask_na_drop_and_factor_levels_match_pandas():
