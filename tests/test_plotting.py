@@ -114,7 +114,7 @@ def test_conditional_quantiles_hold_others_at_typical_values_and_follow_truth(th
     model, df = three_smooths
     levels = [0.05, 0.25, 0.5, 0.75, 0.95]
     cq = conditional_quantiles(model, df, "x1", levels, n_grid=60)
-    assert list(cq.columns) == ["x1", "x2", "x3", "g", "q0.05", "q0.25", "q0.5", "q0.75", "q0.95"]
+    assert list(cq.columns) == ["x1", "x2", "x3", "g", "q0.05", "q0.25", "q0.5", "q0.75", "q0.95", "mean"]
     assert (cq["x2"] == np.median(df["x2"])).all() and (cq["x3"] == np.median(df["x3"])).all()
     assert (cq["g"] == "b").all()
     np.testing.assert_allclose(cq["x1"].iloc[[0, -1]], [df["x1"].min(), df["x1"].max()])
@@ -123,6 +123,7 @@ def test_conditional_quantiles_hold_others_at_typical_values_and_follow_truth(th
     # the same numbers as asking the model directly for those rows
     rows = pd.DataFrame({"x1": cq["x1"], "x2": np.median(df["x2"]), "x3": np.median(df["x3"]), "g": "b"})
     np.testing.assert_allclose(q, model.distribution(rows).quantile(np.array(levels)), rtol=1e-12)
+    np.testing.assert_allclose(cq["mean"], model.mean(rows), rtol=1e-12)
     # known truth: conditional median and 90% width along x1 with x2, x3 at their medians and g = b
     true_med = f1(cq["x1"]) + f2(np.median(df["x2"])) + f3(np.median(df["x3"])) + GROUP_EFFECT["b"]
     assert np.max(np.abs(cq["q0.5"] - true_med)) < 0.25
@@ -261,6 +262,21 @@ def test_report_on_boston_as_a_new_user(tmp_path):
         assert sign * (med[-1] - med[0]) > 5
     eff = parametric_effects(m, df)
     assert set(eff["term"]) == {"chas", "rad"}
+
+
+def test_binary_response_draws_the_probability():
+    rng = np.random.default_rng(5)
+    x = rng.uniform(size=600)
+    df = pd.DataFrame({"x": x, "y": np.where(rng.uniform(size=600) < 1 / (1 + np.exp(-4 * (x - 0.5))), "yes", "no")})
+    m = sx.Model("y ~ s(x)", family="bernoulli", progress=False).fit(df)
+    fig = plot_quantiles(m, df, n_grid=30)
+    curves = {line.get_label(): line for line in fig.axes[0].lines}
+    assert set(curves) == {"data", "P(y = 1)"}
+    p = curves["P(y = 1)"].get_ydata()
+    truth = 1 / (1 + np.exp(-4 * (np.linspace(x.min(), x.max(), 30) - 0.5)))
+    assert np.max(np.abs(p - truth)) < 0.15
+    cal = calibration(m, df)  # randomized PIT: a correct binary model is calibrated at every level
+    assert np.all(np.abs(cal["coverage"] - cal["level"]) < (cal["band_hi"] - cal["level"]) + 0.02)
 
 
 # ---------------------------------------------------------------- bad input

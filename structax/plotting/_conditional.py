@@ -166,7 +166,8 @@ def conditional_quantiles(model, data, covariate: str, quantiles: Sequence[float
     -------
     pandas.DataFrame
         One row per grid point: every covariate the model reads, then one column ``q<level>`` per
-        quantile level (``q0.05``, ``q0.5``, ...), non-decreasing across the columns.
+        quantile level (``q0.05``, ``q0.5``, ...), non-decreasing across the columns, and the
+        predictive ``mean`` (for a binary response, the probability of the second level).
 
     Examples
     --------
@@ -176,7 +177,7 @@ def conditional_quantiles(model, data, covariate: str, quantiles: Sequence[float
     >>> m = sx.Model("y ~ s(x) + z", progress=False).fit(df)
     >>> cq = conditional_quantiles(m, df, "x", [0.1, 0.5, 0.9], n_grid=5)
     >>> list(cq.columns), bool(np.allclose(cq["z"], np.median(z)))
-    (['x', 'z', 'q0.1', 'q0.5', 'q0.9'], True)
+    (['x', 'z', 'q0.1', 'q0.5', 'q0.9', 'mean'], True)
     """
     _fitted(model)
     frame = _frame(data)
@@ -201,9 +202,11 @@ def conditional_quantiles(model, data, covariate: str, quantiles: Sequence[float
     grid = _typical_frame(frame, typical, int(n_grid))
     grid[covariate] = np.linspace(values.min(), values.max(), int(n_grid))
     out = pd.DataFrame({name: grid[name] for name in names})
-    qs = np.asarray(model.distribution(out).quantile(q))
+    dist = model.distribution(out)
+    qs = np.asarray(dist.quantile(q))
     for j, level in enumerate(q):
         out[f"q{level:g}"] = qs[:, j]
+    out["mean"] = np.asarray(dist.mean())
     return out
 
 

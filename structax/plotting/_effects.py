@@ -216,7 +216,8 @@ def plot_quantiles(model, data, covariates: str | Sequence[str] | None = None,
     """Conditional predictive quantiles along each covariate, the others held at typical values.
 
     One panel per covariate (by default every smooth's covariate, :func:`smooth_covariates`), with the
-    curves of :func:`conditional_quantiles`. The data are drawn as points: in black when the model has
+    curves of :func:`conditional_quantiles` (for a 0/1 response of a discrete family, whose quantiles
+    are steps, the predictive probability ``P(y = 1)`` instead). The data are drawn as points: in black when the model has
     this one covariate (the curves then describe exactly these points), in light grey otherwise (the
     other covariates of those rows vary, so the points are context, not a check). At most 3000 points
     (a fixed random subset) are drawn per panel.
@@ -259,6 +260,7 @@ def plot_quantiles(model, data, covariates: str | Sequence[str] | None = None,
     typical.update(at or {})
     fig, axes = _panels(plt, len(names), ncols, (4.5, 3.4))
     y = _response_or_none(model, frame)
+    binary = bool(model.family_.is_discrete and y is not None and np.all(np.isin(y[np.isfinite(y)], (0.0, 1.0))))
     for ax, name in zip(axes, names):
         cq = conditional_quantiles(model, frame, name, quantiles, n_grid=n_grid, at=at)
         if y is not None:
@@ -266,14 +268,18 @@ def plot_quantiles(model, data, covariates: str | Sequence[str] | None = None,
             pts = pts.sample(min(len(pts), _POINTS_MAX), random_state=0)
             ax.plot(pts["x"], pts["y"], ".", ms=3, color="k" if alone else "0.6", alpha=0.6 if alone else 0.4,
                     label="data" if alone else "data (other covariates vary)")
-        qcols = [c for c in cq.columns if c.startswith("q") and c not in _covariates(model)]
-        cmap = plt.get_cmap("viridis")
-        for j, c in enumerate(qcols):
-            ax.plot(cq[name], cq[c], lw=1.6, color=cmap(j / max(len(qcols) - 1, 1)), label=c)
+        held = ", ".join(f"{k}={_fmt(v)}" for k, v in typical.items() if k != name)
+        if binary:  # the quantiles of a 0/1 response are steps between 0 and 1: draw P(y = 1) instead
+            ax.plot(cq[name], cq["mean"], lw=1.8, color="C0", label="P(y = 1)")
+            ax.set_title("predictive probability" + (f"\nat {held}" if held else ""), fontsize=8)
+        else:
+            qcols = [c for c in cq.columns if c.startswith("q") and c not in _covariates(model)]
+            cmap = plt.get_cmap("viridis")
+            for j, c in enumerate(qcols):
+                ax.plot(cq[name], cq[c], lw=1.6, color=cmap(j / max(len(qcols) - 1, 1)), label=c)
+            ax.set_title("predictive quantiles" + (f"\nat {held}" if held else ""), fontsize=8)
         ax.set_xlabel(name)
         ax.set_ylabel(model.response_)
-        held = ", ".join(f"{k}={_fmt(v)}" for k, v in typical.items() if k != name)
-        ax.set_title("predictive quantiles" + (f"\nat {held}" if held else ""), fontsize=8)
         ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     return fig
