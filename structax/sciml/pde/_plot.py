@@ -14,12 +14,12 @@ def plot_history(results, path: str | Path | None = None, *, labels=None, target
 
     Parameters
     ----------
-    results : BSDEResult, KolmogorovResult or a list of them
-        Anything with a ``history`` (:class:`History`).
+    results : BSDEResult, KolmogorovResult, History or a list of them
+        Results (anything with a ``history``) or histories.
     path : str or Path, optional
         Where to save the figure (PNG); the figure is returned either way.
     labels : list of str, optional
-        Legend entries (default: the problem names).
+        Legend entries (default: the problem names, or "run 0", "run 1", ... for bare histories).
     target : float, optional
         A horizontal line at the goal (e.g. 2e-3).
     x : {"iteration", "cpu_time"}
@@ -31,11 +31,13 @@ def plot_history(results, path: str | Path | None = None, *, labels=None, target
 
     Examples
     --------
+    >>> import numpy as np
     >>> from structax.sciml import pde
-    >>> res = pde.solve_bsde(pde.hjb(dim=5), n_iter=200, eval_every=50, progress=False)
-    >>> fig = pde.plot_history(res, target=2e-3)
-    >>> len(fig.axes[0].lines)
-    2
+    >>> h = pde.History(iteration=np.array([100, 200, 300]), loss=np.ones(3), estimate=np.ones(3),
+    ...                 error=np.array([1e-2, 3e-3, 1e-3]), cpu_time=np.array([1.0, 2.0, 3.0]))
+    >>> fig = pde.plot_history(h, target=2e-3)
+    >>> len(fig.axes[0].lines), fig.axes[0].get_yscale()
+    (2, 'log')
     """
     import matplotlib
 
@@ -45,11 +47,14 @@ def plot_history(results, path: str | Path | None = None, *, labels=None, target
 
     if x not in ("iteration", "cpu_time"):
         raise ValueError(f"plot_history: x must be 'iteration' or 'cpu_time', got {x!r}")
-    results = list(results) if isinstance(results, (list, tuple)) and not hasattr(results, "history") else [results]
-    labels = labels or [r.problem.name for r in results]
+    from ._train import History
+
+    single = isinstance(results, History) or hasattr(results, "history")
+    results = [results] if single else list(results)
+    histories = [r if isinstance(r, History) else r.history for r in results]
+    labels = labels or [f"run {i}" if isinstance(r, History) else r.problem.name for i, r in enumerate(results)]
     fig, ax = plt.subplots(figsize=(6, 4))
-    for res, label in zip(results, labels):
-        h = res.history
+    for h, label in zip(histories, labels):
         ax.plot(getattr(h, x), np.maximum(h.error, 1e-8), marker="o", ms=3, label=label)
     if target is not None:
         ax.axhline(target, color="k", ls="--", lw=1, label=f"goal {target:g}")

@@ -101,7 +101,7 @@ def train_student(key: jax.Array, x, y, *, depth: int = 5, width: int = 32, n_st
     >>> import jax, jax.numpy as jnp
     >>> from structax.sciml import uniform
     >>> x = jnp.linspace(-1, 1, 200)[:, None]
-    >>> s = uniform.train_student(jax.random.key(0), x, jnp.abs(x[:, 0]), n_steps=1500)
+    >>> s = uniform.train_student(jax.random.key(0), x, jnp.abs(x[:, 0]), depth=2, n_steps=500)
     >>> bool(jnp.max(jnp.abs(uniform.relu_network(s, x) - jnp.abs(x[:, 0]))) < 0.05)
     True
     """
@@ -198,10 +198,10 @@ def uniform_study(dims: Sequence[int] = (1, 3), sample_sizes: Sequence[int] = DE
     Examples
     --------
     >>> from structax.sciml import uniform
-    >>> df = uniform.uniform_study(dims=(1,), sample_sizes=(50, 2000), n_seeds=1, n_steps=800, progress=False)
-    >>> df[["dim", "n"]].values.tolist()
-    [[1, 50], [1, 2000]]
-    >>> bool(df.l2.iloc[1] < df.l2.iloc[0])
+    >>> df = uniform.uniform_study(dims=(1,), sample_sizes=(200,), n_seeds=1, n_steps=200, progress=False)
+    >>> list(df.columns), len(df)
+    (['dim', 'n', 'seed', 'l2', 'linf', 'train_cpu_s'], 1)
+    >>> bool((df.linf >= df.l2).all())
     True
     """
     import pandas as pd
