@@ -9,7 +9,7 @@ import numpy as np
 import optax
 
 from ._problems import BSDEProblem
-from ._train import History, check_positive_int, init_mlp, mlp, train
+from ._train import History, check_call, init_mlp, mlp, train
 
 __all__ = ["BSDEResult", "solve_bsde", "simulate_paths"]
 
@@ -144,11 +144,8 @@ def solve_bsde(problem: BSDEProblem, *, n_steps: int = 20, batch_size: int = 64,
     >>> bool(res.rel_error < 0.02)
     True
     """
-    if not isinstance(problem, BSDEProblem):
-        raise TypeError(f"solve_bsde: problem must be a BSDEProblem, got {type(problem).__name__}")
-    n_steps, batch_size, n_iter, eval_every = (check_positive_int("solve_bsde", name, value) for name, value in
-                                               (("n_steps", n_steps), ("batch_size", batch_size),
-                                                ("n_iter", n_iter), ("eval_every", eval_every)))
+    n_steps, batch_size, n_iter, eval_every = check_call("solve_bsde", problem, BSDEProblem, n_steps=n_steps,
+                                                         batch_size=batch_size, n_iter=n_iter, eval_every=eval_every)
     d = problem.dim
     hidden = (d + 10, d + 10) if hidden is None else tuple(int(h) for h in hidden)
     if any(h < 1 for h in hidden):

@@ -10,7 +10,7 @@ import numpy as np
 import optax
 
 from ._problems import KolmogorovProblem, antithetic_targets
-from ._train import History, check_positive_int, init_mlp, mlp, train
+from ._train import History, check_call, check_positive_int, init_mlp, mlp, train
 
 __all__ = ["KolmogorovResult", "solve_kolmogorov"]
 
@@ -107,11 +107,9 @@ def solve_kolmogorov(problem: KolmogorovProblem, *, n_iter: int = 3000, batch_si
     >>> bool(res.rel_l1_error < 0.03)
     True
     """
-    if not isinstance(problem, KolmogorovProblem):
-        raise TypeError(f"solve_kolmogorov: problem must be a KolmogorovProblem, got {type(problem).__name__}")
-    n_iter, batch_size, eval_every, n_steps = (check_positive_int("solve_kolmogorov", name, value) for name, value in
-                                               (("n_iter", n_iter), ("batch_size", batch_size),
-                                                ("eval_every", eval_every), ("n_steps", n_steps)))
+    n_iter, batch_size, eval_every, n_steps = check_call("solve_kolmogorov", problem, KolmogorovProblem,
+                                                         n_iter=n_iter, batch_size=batch_size,
+                                                         eval_every=eval_every, n_steps=n_steps)
     d = problem.dim
     key_init, key_test, key_pilot, key_train = jax.random.split(jax.random.key(seed), 4)
     if test_x is None:

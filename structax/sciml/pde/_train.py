@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["History", "check_positive_int", "init_mlp", "mlp", "train"]
+__all__ = ["History", "check_call", "check_positive_int", "init_mlp", "mlp", "train"]
 
 
 class History(NamedTuple):
@@ -43,6 +43,13 @@ def check_positive_int(fn: str, name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{fn}: {name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def check_call(fn: str, problem, cls: type, **counts) -> list[int]:
+    """Check a solver's ``problem`` type and its positive-integer arguments; returns the integers in order."""
+    if not isinstance(problem, cls):
+        raise TypeError(f"{fn}: problem must be a {cls.__name__}, got {type(problem).__name__}")
+    return [check_positive_int(fn, name, value) for name, value in counts.items()]
 
 
 def init_mlp(key: jax.Array, sizes: list[int], dtype=jnp.float32,
