@@ -130,7 +130,7 @@ class BNNPosterior:
 def fit_bnn(X: Any, y: Any, net: Any, method: str = "ensemble", *, likelihood: str = "normal",
             validation: tuple[Any, Any] | None = None, seed: int = 0, prior_scale: float | str = 1.0,
             n_members: int = 8, epochs: int = 1000, batch_size: int = 32, learning_rate: float = 1e-2,
-            patience: int | None = 100, laplace: str = "auto", num_warmup: int = 500, num_samples: int = 400,
+            patience: int | None = 100, laplace: str = "auto", num_warmup: int = 100, num_samples: int = 100,
             target_accept: float = 0.8, standardize: bool = True, progress: bool | str = "auto") -> BNNPosterior:
     """Fit a Bayesian neural network for regression and return its posterior predictive.
 
