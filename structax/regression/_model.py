@@ -337,16 +337,165 @@ class Model:
         >>> fit.shape, bool(np.all(se > 0))
         ((5,), True)
         """
+        x, sl = self._term_design(term_label, data, param)
+        fit = x @ self.coef_[sl]
+        se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", x, self.cov_[sl, sl], x), 0))
+        return fit, se
+
+    def _term_design(self, term_label: str, data, param: str | None = None):
+        """(dense design of one term on ``data``, its coefficient slice)."""
         self._check_fitted()
-        cols = Columns(data)
+        if param is not None and param not in self.family_.params:
+            raise KeyError(f"param must be one of {list(self.family_.params)} or None, got {param!r}")
         for k, term, sl in self._term_slices():
             if term.label == term_label and (param is None or self.family_.params[k] == param):
-                x = term.block(cols).dense()
-                fit = x @ self.coef_[sl]
-                se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", x, self.cov_[sl, sl], x), 0))
-                return fit, se
+                return term.block(Columns(data)).dense(), sl
         labels = [f"{self.family_.params[k]}: {t.label}" for k, t, _ in self._term_slices()]
-        raise KeyError(f"no term {term_label!r}; terms: {labels}")
+        raise KeyError(f"no term {term_label!r}" + (f" in parameter {param!r}" if param else "") +
+                       f"; terms: {labels}")
+
+    # ------------------------------------------------------------------ posterior simulation
+    def sample_posterior(self, n: int, seed: int = 0) -> np.ndarray:
+        """Draws of the coefficients from the Gaussian approximation N(``coef_``, ``cov_``) of the
+        posterior at the fitted smoothing parameters (``cov_`` is the Bayesian covariance ``Vp``).
+
+        Any derived quantity follows by computing it per draw: a smooth
+        (:meth:`partial_effect_draws`), a prediction, a contrast. The square-root factor comes from an
+        eigendecomposition of ``cov_`` with tiny negative eigenvalues (round-off) set to zero, so a
+        numerically semi-definite ``Vp`` is fine.
+
+        Parameters
+        ----------
+        n : int
+            Number of draws, at least 1.
+        seed : int, default=0
+            Seed of the NumPy generator: the same seed gives the same draws.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(n, len(coef_))``, one draw per row, columns in the order of ``coef_``.
+
+        See Also
+        --------
+        partial_effect_draws : one term's contribution to the linear predictor, per draw.
+        simultaneous_band : simultaneous band of a smooth, from such draws.
+
+        Examples
+        --------
+        >>> import numpy as np, structax as sx
+        >>> rng = np.random.default_rng(0); x = rng.uniform(size=300); y = 1 + 2 * x + rng.normal(0, 0.5, 300)
+        >>> m = sx.Model("y ~ x", progress=False).fit({"x": x, "y": y})
+        >>> draws = m.sample_posterior(4000, seed=1)
+        >>> draws.shape
+        (4000, 3)
+        >>> bool(np.allclose(draws.mean(0), m.coef_, atol=0.02)), bool(np.allclose(np.cov(draws.T), m.cov_, atol=1e-3))
+        (True, True)
+        """
+        self._check_fitted()
+        n = _positive_int(n, "n")
+        factor = _covariance_factor(self.cov_, "cov_")
+        z = np.random.default_rng(_seed(seed)).standard_normal((n, factor.shape[1]))
+        return self.coef_ + z @ factor.T
+
+    def partial_effect_draws(self, term_label: str, data, draws: np.ndarray, param: str | None = None) -> np.ndarray:
+        """One term's contribution to its linear predictor on ``data``, per coefficient draw.
+
+        Parameters
+        ----------
+        term_label : str
+            Term label as in :meth:`summary` (``"s(x)"``, ``"te(x1,x2)"``, ...).
+        data : pandas.DataFrame or dict of arrays
+            Rows to evaluate the term on (its covariates).
+        draws : array of shape (n_draws, len(coef_))
+            Coefficient draws, e.g. from :meth:`sample_posterior`.
+        param : str, optional
+            Distribution parameter of the term when several parameters have a term with this label.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(n_draws, n_rows)``; its mean over draws is close to ``partial_effect(...)[0]``.
+
+        Examples
+        --------
+        >>> import numpy as np, structax as sx
+        >>> rng = np.random.default_rng(0); x = rng.uniform(size=300)
+        >>> m = sx.Model("y ~ s(x)", progress=False).fit({"x": x, "y": np.sin(6 * x) + rng.normal(0, .2, 300)})
+        >>> grid = {"x": np.linspace(0, 1, 50)}
+        >>> f = m.partial_effect_draws("s(x)", grid, m.sample_posterior(2000))
+        >>> fit, se = m.partial_effect("s(x)", grid)
+        >>> f.shape, bool(np.allclose(f.std(0), se, rtol=0.1))
+        ((2000, 50), True)
+        """
+        x, sl = self._term_design(term_label, data, param)
+        draws = np.asarray(draws, dtype=float)
+        if draws.ndim != 2 or draws.shape[1] != len(self.coef_):
+            raise ValueError(f"draws must have shape (n_draws, {len(self.coef_)}) (one coefficient vector per "
+                             f"row, as from sample_posterior), got shape {draws.shape}")
+        return draws[:, sl] @ x.T
+
+    def simultaneous_band(self, term_label: str, data, level: float = 0.95, n_draws: int = 10_000,
+                          seed: int = 0, param: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Simultaneous band of one term over the rows of ``data``: with probability ``level`` (under the
+        Gaussian posterior approximation) the whole curve lies inside it, not just each point.
+
+        The band is ``fit ± c · se`` with ``se`` the pointwise standard error of
+        :meth:`partial_effect` and ``c`` the ``level`` quantile of ``max_x |f̃(x) − f̂(x)| / se(x)``
+        over ``n_draws`` posterior draws ``f̃`` (Ruppert, Wand & Carroll 2003, §6.5; Wood 2017, §6.10),
+        in place of the pointwise ``1.96``. The maximum is over the rows of ``data``: pass a fine grid over
+        the covariate range (e.g. 200 points), as :func:`structax.plotting.plot_effects` does. Rows with
+        zero standard error (where the term is identically zero) are left out of the maximum.
+
+        Parameters
+        ----------
+        term_label : str
+            Term label as in :meth:`summary`.
+        data : pandas.DataFrame or dict of arrays
+            Rows (grid) over which the band holds simultaneously.
+        level : float, default=0.95
+            Simultaneous coverage, in (0, 1).
+        n_draws : int, default=10000
+            Posterior draws used for the critical value.
+        seed : int, default=0
+        param : str, optional
+            Distribution parameter of the term.
+
+        Returns
+        -------
+        fit, lower, upper : numpy.ndarray
+            Each of shape ``(n_rows,)``.
+
+        Examples
+        --------
+        >>> import numpy as np, structax as sx
+        >>> rng = np.random.default_rng(0); x = rng.uniform(size=300)
+        >>> m = sx.Model("y ~ s(x)", progress=False).fit({"x": x, "y": np.sin(6 * x) + rng.normal(0, .2, 300)})
+        >>> grid = {"x": np.linspace(0, 1, 200)}
+        >>> fit, lower, upper = m.simultaneous_band("s(x)", grid)
+        >>> _, se = m.partial_effect("s(x)", grid)
+        >>> crit = float(np.median((upper - fit) / se))
+        >>> bool(2.3 < crit < 3.5)  # wider than the pointwise 1.96
+        True
+        """
+        if not (isinstance(level, (int, float, np.floating)) and 0 < level < 1):
+            raise ValueError(f"level must be a number in (0, 1), got {level!r}")
+        n_draws = _positive_int(n_draws, "n_draws")
+        x, sl = self._term_design(term_label, data, param)
+        fit = x @ self.coef_[sl]
+        factor = _covariance_factor(self.cov_[sl, sl], f"the covariance of {term_label!r}")
+        xf = x @ factor  # f̃ − f̂ = x · factor · z with z standard normal
+        se = np.sqrt(np.einsum("ij,ij->i", xf, xf))
+        keep = se > 1e-10 * max(float(se.max(initial=0.0)), 1e-300)
+        if not keep.any():
+            return fit, fit.copy(), fit.copy()
+        xs = xf[keep] / se[keep, None]
+        rng = np.random.default_rng(_seed(seed))
+        chunk = max(1, 2_000_000 // max(int(keep.sum()), 1))
+        worst = np.concatenate([np.abs(rng.standard_normal((min(chunk, n_draws - i), xf.shape[1])) @ xs.T).max(1)
+                                for i in range(0, n_draws, chunk)])
+        crit = float(np.quantile(worst, level))
+        return fit, fit - crit * se, fit + crit * se
 
     def summary(self):
         """Parametric coefficients table and one row per penalized term (edf, λ, test).
@@ -373,6 +522,31 @@ class Model:
 
         self._check_fitted()
         return plot_effects(self, **kwargs)
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _seed(seed):
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def _covariance_factor(cov: np.ndarray, name: str) -> np.ndarray:
+    """``L`` with ``L @ L.T == cov`` from the eigendecomposition; round-off negative eigenvalues → 0."""
+    cov = np.asarray(cov, dtype=float)
+    if not np.all(np.isfinite(cov)):
+        raise ValueError(f"{name} has non-finite entries: the fit did not give a usable covariance "
+                         "(see fit_info_)")
+    w, u = np.linalg.eigh((cov + cov.T) / 2)
+    if w.size and w.min() < -1e-8 * max(w.max(), 0.0) - 1e-300:
+        raise ValueError(f"{name} is not positive semi-definite (smallest eigenvalue {w.min():.3g}, "
+                         f"largest {w.max():.3g})")
+    return u * np.sqrt(np.clip(w, 0.0, None))
 
 
 def _clamped_to_training_range(cols: Columns, term) -> Columns:
