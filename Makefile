@@ -22,6 +22,7 @@ bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/bench_gam.py
 	$(PY) benchmarks/bench_transform.py
+	$(PY) benchmarks/bench_sciml_phase.py
 
 clean:
 	rm -rf $(VENV) report
