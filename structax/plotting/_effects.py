@@ -84,11 +84,15 @@ def _rug(ax, values) -> None:
 
 
 def plot_effects(model, data=None, *, n_grid: int = 200, level: float = 0.95, ncols: int = 3,
-                 figsize_per: tuple[float, float] = (4.0, 3.0)):
+                 figsize_per: tuple[float, float] = (4.0, 3.0), simultaneous: bool = False,
+                 n_draws: int = 10_000, seed: int = 0):
     """Partial effect of every term with a pointwise band, one panel each, per distribution parameter.
 
     Penalized terms are drawn on their linear-predictor scale with a band from the Bayesian covariance
-    ``Vp`` (mgcv's ``plot.gam`` convention). With ``data``, each smooth also gets a rug of the observed
+    ``Vp`` (mgcv's ``plot.gam`` convention). With ``simultaneous=True``, every one-covariate smooth and
+    random effect also gets a wider, lighter simultaneous band
+    (:meth:`~structax.regression.Model.simultaneous_band`: the whole curve, or all levels at once, lies
+    inside it with probability ``level``). With ``data``, each smooth also gets a rug of the observed
     covariate values (tensor products: the data as points), and every parametric main effect gets a
     panel (:func:`parametric_effects`): factor levels as points with intervals against the reference
     level, numeric terms as a line with its band.
@@ -107,6 +111,12 @@ def plot_effects(model, data=None, *, n_grid: int = 200, level: float = 0.95, nc
         Panels per row.
     figsize_per : (float, float), default=(4.0, 3.0)
         Size of one panel in inches.
+    simultaneous : bool, default=False
+        Also draw simultaneous bands (not for tensor-product surfaces, which are drawn as contours).
+    n_draws : int, default=10000
+        Posterior draws for the simultaneous critical value.
+    seed : int, default=0
+        Seed of those draws.
 
     Returns
     -------
@@ -121,6 +131,9 @@ def plot_effects(model, data=None, *, n_grid: int = 200, level: float = 0.95, nc
     >>> fig = sx.Model("y ~ s(x) + g", progress=False).fit(df).plot_effects(data=df)
     >>> [ax.get_title().split("  ")[0] for ax in fig.axes]
     ['loc: s(x)', 'loc: g']
+    >>> fig = sx.Model("y ~ s(x)", progress=False).fit(df).plot_effects(simultaneous=True)
+    >>> fig.axes[0].get_legend_handles_labels()[1]
+    ['95% simultaneous band', '95% pointwise band']
     """
     from scipy import stats
 
@@ -136,11 +149,12 @@ def plot_effects(model, data=None, *, n_grid: int = 200, level: float = 0.95, nc
         raise ValueError("the model has no penalized terms to plot" + (
             "" if frame is not None else "; pass data= to plot its parametric terms"))
     fig, axes = _panels(plt, len(panels) + len(fixed_panels), ncols, figsize_per)
+    band = dict(level=level, n_draws=n_draws, seed=seed) if simultaneous else None
     for ax, (k, term) in zip(axes, panels):
         param = model.family_.params[k]
         rows = _rows_of(term, frame)
         if term.kind == "random":
-            _draw_random(ax, model, term, param, z)
+            _draw_random(ax, model, term, param, z, band)
         elif len(term.plot_info.get("margins", [])) == 2:
             _draw_surface(fig, ax, model, term, param, rows)
         else:
@@ -148,8 +162,13 @@ def plot_effects(model, data=None, *, n_grid: int = 200, level: float = 0.95, nc
             name = term.plot_info["margins"][0].name
             fit, se = model.partial_effect(term.label, pd.DataFrame(grid), param)
             x = grid[name]
+            if band is not None:
+                _, lo, hi = model.simultaneous_band(term.label, pd.DataFrame(grid), param=param, **band)
+                ax.fill_between(x, lo, hi, color="C0", alpha=0.12, lw=0, label=f"{level:.0%} simultaneous band")
             ax.fill_between(x, fit - z * se, fit + z * se, color="C0", alpha=0.25, lw=0,
-                            label=f"{level:.0%} band")
+                            label=f"{level:.0%} {'pointwise ' if band else ''}band")
+            if band is not None:
+                ax.legend(fontsize=6, loc="best")
             ax.plot(x, fit, color="C0")
             ax.set_xlabel(name)
             ax.axhline(0, color="grey", lw=0.6)
@@ -176,13 +195,17 @@ def plot_effects(model, data=None, *, n_grid: int = 200, level: float = 0.95, nc
     return fig
 
 
-def _draw_random(ax, model, term, param, z):
+def _draw_random(ax, model, term, param, z, band=None):
     levels = term.plot_info["levels"]
     frame = {term.variables[0]: np.asarray(levels, dtype=object)}
     if len(term.variables) > 1:
         frame[term.variables[1]] = np.ones(len(levels))
     fit, se = model.partial_effect(term.label, pd.DataFrame(frame), param)
     order = np.argsort(fit)
+    if band is not None:  # keyword arguments of Model.simultaneous_band
+        _, lo, hi = model.simultaneous_band(term.label, pd.DataFrame(frame), param=param, **band)
+        ax.errorbar(np.arange(len(fit)), fit[order], yerr=[(fit - lo)[order], (hi - fit)[order]], fmt="none",
+                    lw=2.5, alpha=0.3, color="C0", label=f"{band['level']:.0%} simultaneous")
     ax.errorbar(np.arange(len(fit)), fit[order], yerr=z * se[order], fmt="o", ms=3, lw=0.8)
     ax.axhline(0, color="grey", lw=0.6)
     ax.set_xlabel(f"levels of {term.variables[0]} (sorted)")
