@@ -40,7 +40,8 @@ from structax import metrics, nets  # noqa: E402
 from structax.families import Predictive  # noqa: E402
 from structax.uq import fit_bnn  # noqa: E402
 
-METHODS = ("bayesridge", "map", "laplace", "ensemble", "dei-mcmc")
+METHODS = ("bayesridge", "map", "laplace", "ensemble", "dei-mcmc", "dei-mcmc-ev")
+# "dei-mcmc-ev": DEI-MCMC sampling with prior_scale="evidence" (Laplace-evidence prior scale); "dei-mcmc": scale 1
 
 
 def load(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -85,13 +86,15 @@ def run_method(method, train, val, test, seed, args):
         net = nets.MLP([16, 16], activation="tanh")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            post = fit_bnn(*train, net, method=method, validation=val, seed=seed, n_members=args.members,
-                           num_warmup=args.warmup, num_samples=args.samples, progress=False)
+            post = fit_bnn(*train, net, method=method.removesuffix("-ev"), validation=val, seed=seed,
+                           n_members=args.members, num_warmup=args.warmup, num_samples=args.samples, progress=False,
+                           prior_scale="evidence" if method.endswith("-ev") else 1.0)
         pred = post.distribution(test[0])
         extra["warnings"] = [str(w.message)[:120] for w in caught]
         if method == "laplace":
             extra["prior_precision"] = post.info["laplace"].prior_precision
-        if method == "dei-mcmc":
+        if method.startswith("dei-mcmc"):
+            extra["prior_scale"] = post.info.get("prior_scale", 1.0)
             info = post.info["mcmc"]
             sampling = info.sampling_time
             extra.update(rhat_within=float(np.median(info.rhat_within)), ess_within=float(np.sum(info.ess_within)),
@@ -180,8 +183,8 @@ def throughput(epochs=60, batch=32, repeats=3):
 
 # ------------------------------------------------------------------------------------------- report
 def table(results, datasets, methods):
-    lines = ["| data | method | test LPPD | RMSE | CRPS | 95% coverage | width | wall s | CPU s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| data | method | splits | test LPPD | RMSE | CRPS | 95% coverage | width | wall s | CPU s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for ds in datasets:
         for m in methods:
             rows = [r for r in results if r["dataset"] == ds and r["method"] == m]
@@ -189,23 +192,26 @@ def table(results, datasets, methods):
                 continue
 
             def f(key, digits=3):
-                v = np.array([r[key] for r in rows])
-                se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0
-                return f"{v.mean():.{digits}f} ± {se:.{digits}f}"
+                v = np.array([r.get(key, np.nan) for r in rows], dtype=float)
+                if np.isnan(v).any():
+                    return "–"
+                if len(v) == 1:
+                    return f"{v[0]:.{digits}f}"
+                return f"{v.mean():.{digits}f} ± {v.std(ddof=1) / np.sqrt(len(v)):.{digits}f}"
 
-            lines.append(f"| {ds} | {m} | {f('lppd')} | {f('rmse')} | {f('crps')} | {f('coverage', 2)} | "
+            lines.append(f"| {ds} | {m} | {len(rows)} | {f('lppd')} | {f('rmse')} | {f('crps')} | {f('coverage', 2)} | "
                          f"{f('width', 2)} | {f('wall', 1)} | {f('cpu', 1)} |")
     return "\n".join(lines)
 
 
 def mcmc_table(results):
-    lines = ["| data | seed | chains x draws | divergences | mean leapfrog steps | R-hat within (median) | "
+    lines = ["| data | seed | prior scale | chains x draws | divergences | mean leapfrog steps | R-hat within (median) | "
              "R-hat across | ESS within (sum) | ESS across | ESS/s (sampling) | warm-up s | sampling s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        if r["method"] != "dei-mcmc":
+        if not r["method"].startswith("dei-mcmc") or "divergences" not in r:
             continue
-        lines.append(f"| {r['dataset']} | {r['seed']} | {r['chains']} | {r['divergences']} | {r['mean_steps']:.0f} | "
+        lines.append(f"| {r['dataset']} | {r['seed']} | {r.get('prior_scale', 1.0):.2f} | {r['chains']} | {r['divergences']} | {r['mean_steps']:.0f} | "
                      f"{r['rhat_within']:.3f} | {r['rhat_across']:.2f} | {r['ess_within']:.0f} | "
                      f"{r['ess_across']:.0f} | {r['ess_per_s']:.1f} | {r['warmup_s']:.0f} | {r['sampling_s']:.0f} |")
     return "\n".join(lines)
@@ -266,6 +272,7 @@ def main():
         print(table(runs, datasets, methods))
         print()
         print(mcmc_table(runs))
+        Path(args.out).mkdir(parents=True, exist_ok=True)
         figures(runs, {}, datasets, methods, Path(args.out))
         return
     if args.quick:
