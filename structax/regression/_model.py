@@ -517,7 +517,8 @@ class Model:
         return Summary.from_model(self)
 
     def plot_effects(self, **kwargs):
-        """Matplotlib figure with every smooth's partial effect and its 95% band, per parameter."""
+        """Matplotlib figure with every smooth's partial effect and its 95% band, per parameter
+        (``simultaneous=True`` adds simultaneous bands); see :func:`structax.plotting.plot_effects`."""
         from ..plotting import plot_effects
 
         self._check_fitted()
