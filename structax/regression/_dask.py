@@ -352,6 +352,9 @@ def prepare_dask(model, ddf, formulas: dict, family):
     fields = {f.name: getattr(sample_problem, f.name) for f in dataclasses.fields(Problem) if f.init}
     fields["_gram_cache"] = {}
     problem = DaskProblem(**fields, frame=ddf, builder=builder)
+    # the interpolation guard compares each row's log-density with the median row's, which needs all
+    # rows at once; a Dask fit goes without it (its n is large, where the σ → 0 corner is rare)
+    problem.interpolation_check = False
     return designs, groups, problem, y, n_rows, n_dropped
 
 
@@ -371,68 +374,14 @@ def fit_dask(model, ddf, weights=None):
     """
     import time
 
-    from ..families import get as get_family
-    from ._formula import parse_formula
-    from . import _model as m
-
     start = time.perf_counter()
     if weights is not None:
         raise DataError("weights= with a Dask DataFrame are not supported: fit on the rows as they are")
-    if model.na_action not in ("raise", "drop"):
-        raise ValueError(f"na_action must be 'raise' or 'drop', got {model.na_action!r}")
-    family = get_family(model.family)
-    main = parse_formula(model.formula, need_response=True)
-    unknown = set(model.formulas) - set(family.params[1:])
-    if unknown:
-        raise ValueError(f"family {family.name!r} has parameters {list(family.params)}; "
-                         f"no parameter named {sorted(unknown)} (the first, {family.params[0]!r}, "
-                         "takes the main formula)")
-    formulas = {family.params[0]: main}
-    for name in family.params[1:]:
-        formulas[name] = parse_formula(model.formulas.get(name, "~ 1"), need_response=False)
+    family, main, formulas = model._parse()
     designs, groups, problem, y, n_rows, n_dropped = prepare_dask(model, ddf, formulas, family)
-
-    # from here on as Model.fit (keep the two in step)
-    beta0 = np.zeros(problem.n_coef)
-    init = family.init_params(y)
-    for k, design in enumerate(designs):
-        first = design.terms[0]
-        if first.kind == "parametric" and first.coef_names and first.coef_names[0] == "(Intercept)":
-            beta0[problem.block_cols[m._first_block(problem, k)].start] = float(
-                np.asarray(family.links[k].link(init[k])))
-    solver = m._sufficient_statistics(problem, family)
-    _, _, hessian0 = solver.derivatives(beta0)
-    m._check_curvature(hessian0, problem, family)
-    result = m._run_with_progress(
-        lambda report: m._select(problem, family, beta0, hessian0, model.max_outer, model.max_inner, report),
-        model.progress)
     model.n_dropped_ = n_dropped
-    model.family_ = family
-    model.formulas_ = formulas
-    model.designs_ = designs
-    model.response_ = main.response
-    model.result_ = result
-    model.coef_ = result.coef
-    model.lam_ = result.lam
-    model.cov_ = result.cov
-    model.edf_ = result.edf
-    model.penalty_groups_ = groups
-    model.block_cols_ = problem.block_cols
-    model.penalties_ = problem.penalties
-    model.n_ = n_rows
-    model.loglik_ = result.loglik
-    model.fit_seconds_ = time.perf_counter() - start
-    model.penalty_matrix_ = problem.penalty_matrix(result.lam)
-    model._problem = _NoRows()
-    model._logdensity = None
-    model.fit_info_ = m._fit_report(result, model.fit_seconds_,
-                                    [(f"{family.params[k]}: {t.label}", sl) for k, t, sl in model._term_slices()])
+    model._fit_problem(problem, _NoRows(), designs, groups, family, formulas, main.response, y, n_rows, start)
     model.fit_info_["dask_partitions"] = ddf.npartitions
-    model.converged_ = not model.fit_info_["problems"]
-    if not model.converged_:
-        warnings.warn(f"{model!r}: " + "; ".join(model.fit_info_["problems"]) +
-                      ". Estimates, edf and standard errors may be unreliable (see fit_info_)",
-                      m.ConvergenceWarning, stacklevel=3)
     return model
 
 

@@ -129,26 +129,12 @@ class Model:
         -------
         self
         """
-        from ..families import get as get_family
-
         if _is_dask_frame(data):  # rows stay in their partitions: see structax.regression._dask
             from ._dask import fit_dask
 
             return fit_dask(self, data, weights)
         start = time.perf_counter()
-        if self.na_action not in ("raise", "drop"):
-            raise ValueError(f"na_action must be 'raise' or 'drop', got {self.na_action!r}")
-        family = get_family(self.family)
-        main = parse_formula(self.formula, need_response=True)
-        unknown = set(self.formulas) - set(family.params[1:])
-        if unknown:
-            raise ValueError(f"family {family.name!r} has parameters {list(family.params)}; "
-                             f"no parameter named {sorted(unknown)} (the first, {family.params[0]!r}, "
-                             "takes the main formula)")
-        formulas = {family.params[0]: main}
-        for name in family.params[1:]:
-            formulas[name] = parse_formula(self.formulas.get(name, "~ 1"), need_response=False)
-
+        family, main, formulas = self._parse()
         cols = Columns(data)
         used = [main.response] + [v for f in formulas.values() for v in f.variables]
         used = list(dict.fromkeys(used))
@@ -182,6 +168,31 @@ class Model:
         designs = [build_design(name, f, cols, max_bins) for name, f in formulas.items()]
 
         problem, groups = _assemble(designs, cols, y, weights_arr, family)
+        return self._fit_problem(problem, problem, designs, groups, family, formulas, main.response, y, cols.n,
+                                 start)
+
+    def _parse(self):
+        """The family and one parsed formula per distribution parameter (constants where none is given)."""
+        from ..families import get as get_family
+
+        if self.na_action not in ("raise", "drop"):
+            raise ValueError(f"na_action must be 'raise' or 'drop', got {self.na_action!r}")
+        family = get_family(self.family)
+        main = parse_formula(self.formula, need_response=True)
+        unknown = set(self.formulas) - set(family.params[1:])
+        if unknown:
+            raise ValueError(f"family {family.name!r} has parameters {list(family.params)}; "
+                             f"no parameter named {sorted(unknown)} (the first, {family.params[0]!r}, "
+                             "takes the main formula)")
+        formulas = {family.params[0]: main}
+        for name in family.params[1:]:
+            formulas[name] = parse_formula(self.formulas.get(name, "~ 1"), need_response=False)
+        return family, main, formulas
+
+    def _fit_problem(self, problem, kept_problem, designs, groups, family, formulas, response, y, n_rows,
+                     start) -> "Model":
+        """Select smoothing parameters and coefficients for an assembled problem and set the fitted
+        attributes (shared by in-memory and Dask fits; ``kept_problem`` is what ``log_posterior_fn`` uses)."""
         beta0 = np.zeros(problem.n_coef)
         init = family.init_params(y)
         for k, design in enumerate(designs):
@@ -199,7 +210,7 @@ class Model:
         self.family_ = family
         self.formulas_ = formulas
         self.designs_: list[PredictorDesign] = designs
-        self.response_ = main.response
+        self.response_ = response
         self.result_: FitResult = result
         self.coef_ = result.coef
         self.lam_ = result.lam
@@ -208,11 +219,11 @@ class Model:
         self.penalty_groups_ = groups
         self.block_cols_ = problem.block_cols
         self.penalties_ = problem.penalties
-        self.n_ = cols.n
+        self.n_ = n_rows
         self.loglik_ = result.loglik
         self.fit_seconds_ = time.perf_counter() - start
         self.penalty_matrix_ = problem.penalty_matrix(result.lam)
-        self._problem = problem
+        self._problem = kept_problem
         self._logdensity = None
         self.fit_info_ = _fit_report(result, self.fit_seconds_,
                                      [(f"{family.params[k]}: {t.label}", sl) for k, t, sl in self._term_slices()])
@@ -220,7 +231,7 @@ class Model:
         if not self.converged_:
             warnings.warn(f"{self!r}: " + "; ".join(self.fit_info_["problems"]) +
                           ". Estimates, edf and standard errors may be unreliable (see fit_info_)",
-                          ConvergenceWarning, stacklevel=2)
+                          ConvergenceWarning, stacklevel=3)
         return self
 
     def log_posterior_fn(self):
