@@ -88,6 +88,25 @@ def test_simultaneous_band_critical_value(model):
                                   model.simultaneous_band("s(x)", GRID, n_draws=500, seed=4)[1])
 
 
+@pytest.mark.parametrize("formula, term, grid", [
+    ("y ~ s(x, k=10)", "s(x)", GRID),
+    ("y ~ s(x, k=10) + re(g)", "re(g)", {"g": np.arange(12).astype(str)}),
+])
+def test_fresh_posterior_curves_lie_inside_the_band_at_its_level(formula, term, grid):
+    """Self-consistency of sample_posterior, partial_effect_draws and simultaneous_band: under the
+    posterior approximation, a fraction ``level`` of fresh draws lies inside the band everywhere."""
+    rng = np.random.default_rng(2)
+    g = np.repeat(np.arange(12), 25)
+    x = rng.uniform(size=300)
+    y = np.sin(2 * np.pi * x) + rng.normal(0, 0.5, 12)[g] + rng.normal(0, 0.3, 300)
+    m = sx.Model(formula, progress=False).fit({"x": x, "g": g.astype(str), "y": y})
+    for level in (0.8, 0.95):
+        _, lo, hi = m.simultaneous_band(term, grid, level=level, n_draws=20_000, seed=0)
+        f = m.partial_effect_draws(term, grid, m.sample_posterior(8000, seed=5))
+        inside = np.mean(np.all((lo <= f) & (f <= hi), axis=1))
+        assert abs(inside - level) < 4 * np.sqrt(level * (1 - level) / 8000), (level, inside)
+
+
 def test_band_coverage_on_repeated_simulated_data():
     """Across-the-function coverage of the pointwise 95% bands and whole-curve coverage of the
     simultaneous 95% bands, on 200 replicates of a fixed design with a known smooth: each in [0.90, 0.99].
