@@ -68,7 +68,7 @@ class MixturePredictive:
     >>> np.round(mix.quantile(0.5), 6) + 0.0, np.round(mix.cdf(np.array([0.0])), 6)
     (array([0.]), array([0.5]))
     >>> round(float(mix.log_prob(np.array([1.0]))[0]), 6)  # log((phi(0) + phi(2)) / 2)
-    -1.557612
+    -1.485158
     """
 
     def __init__(self, family: Any, params: Mapping[str, Any]) -> None:
