@@ -187,3 +187,11 @@ def test_fit_bnn_rejects_bad_input_clearly():
         fit_bnn(X, y, net, "map", prior_scale="auto")
     with pytest.raises(ValueError, match="likelihood must be one of"):
         fit_bnn(X, y, net, "map", likelihood="poisson")
+
+
+def test_fit_bnn_takes_token_ids_unscaled():
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 20, size=(120, 5))
+    y = (tokens == 3).sum(1) + 0.1 * rng.normal(size=120)  # counts of token 3
+    post = fit_bnn(tokens, y, nets.EmbeddingBag(20, dim=8, mode="sum"), "map", epochs=200, progress=False)
+    assert np.corrcoef(post.mean(tokens), y)[0, 1] > 0.9

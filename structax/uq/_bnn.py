@@ -98,6 +98,8 @@ class BNNPosterior:
 
     def _scaled(self, X: Any) -> jax.Array:
         X = _check_array("X", X)
+        if not np.issubdtype(X.dtype, np.floating):  # integer inputs (token ids) are never scaled
+            return jnp.asarray(X)
         return jnp.asarray((X - self._x_mean) / self._x_sd)
 
     def distribution(self, X: Any) -> Predictive | MixturePredictive:
@@ -233,7 +235,7 @@ def fit_bnn(X: Any, y: Any, net: Any, method: str = "ensemble", *, likelihood: s
             raise ValueError(f"validation X rows have shape {Xv.shape[1:]}, training X rows {X.shape[1:]}")
     timing: dict[str, float] = {}
     start = time.perf_counter()
-    floating = np.issubdtype(X.dtype, np.floating) or X.dtype == bool
+    floating = np.issubdtype(X.dtype, np.floating)
     if standardize and floating:
         x_mean, x_sd = X.mean(axis=0), X.std(axis=0)
         x_sd = np.where(x_sd > 0, x_sd, 1.0)
@@ -317,8 +319,6 @@ def fit_bnn(X: Any, y: Any, net: Any, method: str = "ensemble", *, likelihood: s
     info["time"] = timing
     post = BNNPosterior(method, likelihood, network, stacked, (x_mean, x_sd), (y_mean, y_sd), info, laplace_var)
     post.n_features_in_ = X.shape[1] if X.ndim == 2 else None
-    if not floating:
-        post._scaled = lambda A: jnp.asarray(_check_array("X", A))  # integer inputs (token ids) are not scaled
     return post
 
 
