@@ -11,7 +11,7 @@ import scipy.stats as st
 from ._base import Family
 from ._families import get
 
-__all__ = ["Predictive"]
+__all__ = ["Predictive", "randomized_pit"]
 
 
 def _clustered_rule(nodes: int = 64, power: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -70,6 +70,16 @@ def _crps_normal(y: np.ndarray, loc: np.ndarray, scale: np.ndarray) -> np.ndarra
     # Gneiting & Raftery (2007), eq. 21
     z = (y - loc) / scale
     return scale * (z * (2.0 * st.norm.cdf(z) - 1.0) + 2.0 * st.norm.pdf(z) - 1.0 / np.sqrt(np.pi))
+
+
+def randomized_pit(cdf, y: np.ndarray, discrete: bool, seed=None) -> np.ndarray:
+    """``F(y)``, or for a discrete response a uniform draw between ``F(y - 1)`` and ``F(y)`` (exactly
+    Uniform(0, 1) under the right model); ``cdf`` is any per-row distribution function."""
+    upper = cdf(y)
+    if not discrete:
+        return upper
+    lower = cdf(y - 1.0)
+    return lower + np.random.default_rng(seed).uniform(size=y.shape) * (upper - lower)
 
 
 class Predictive:
@@ -201,12 +211,7 @@ class Predictive:
     def pit(self, y: Any, seed: int | np.random.Generator | None = None) -> np.ndarray:
         """Probability integral transform; randomized (uniform between F(y-1) and F(y)) for discrete
         families so that it is exactly Uniform(0, 1) under a correct model."""
-        y = self._rows(y)
-        upper = self.cdf(y)
-        if not self.family.is_discrete:
-            return upper
-        lower = self.cdf(y - 1.0)
-        return lower + np.random.default_rng(seed).uniform(size=y.shape) * (upper - lower)
+        return randomized_pit(self.cdf, self._rows(y), self.family.is_discrete, seed)
 
     def sample(self, n: int = 1, seed: int | np.random.Generator | None = None) -> np.ndarray:
         """Draw ``n`` samples per row, shape (n, rows), as float64."""

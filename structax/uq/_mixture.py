@@ -9,6 +9,7 @@ import scipy.stats as st
 from scipy.special import logsumexp
 
 from ..families import Predictive
+from ..families._predictive import randomized_pit
 from ..metrics import crps_samples
 
 __all__ = ["MixturePredictive"]
@@ -134,12 +135,7 @@ class MixturePredictive:
 
     def pit(self, y: Any, seed: int | np.random.Generator | None = None) -> np.ndarray:
         """Probability integral transform (randomized for discrete families)."""
-        y = self._rows(y)
-        upper = self.cdf(y)
-        if not self.family.is_discrete:
-            return upper
-        lower = self.cdf(y - 1.0)
-        return lower + np.random.default_rng(seed).uniform(size=y.shape) * (upper - lower)
+        return randomized_pit(self.cdf, self._rows(y), self.family.is_discrete, seed)
 
     def quantile(self, q: Any, tol: float = 1e-9) -> np.ndarray:
         """Quantiles by bisection on the mixture CDF: scalar ``q`` gives (n,), a length-m array (n, m)."""
