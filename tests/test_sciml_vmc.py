@@ -224,3 +224,31 @@ def test_cli_vmc_writes_trace_result_and_plot(tmp_path):
     assert (out / "energy.png").stat().st_size > 1000
     bad = CliRunner().invoke(app, ["sciml", "vmc", "Xy", "--steps", "1", "--out", str(out), "--quiet"])
     assert bad.exit_code == 1 and "neither a preset" in bad.output
+
+
+def test_walkers_sharded_over_two_host_devices():
+    """The same optimisation with the walkers split over 2 (simulated) devices gives the same energies."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import jax, numpy as np
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+        import structax
+        from structax.sciml.vmc import VMCSettings, NeuralWavefunction, molecule
+        from structax.sciml.vmc import optimize
+        assert len(jax.devices()) == 2
+        settings = VMCSettings(steps=4, n_walkers=32, hidden=(8,), n_determinants=1, burn_in=10)
+        wf = NeuralWavefunction(molecule("He"), settings.wavefunction_config)
+        sharding = NamedSharding(Mesh(np.array(jax.devices()), ("walkers",)), P("walkers"))
+        state, trace = optimize(wf, settings, progress=False, sharding=sharding)
+        assert len(state.walkers.positions.sharding.device_set) == 2
+        _, plain = optimize(wf, settings, progress=False)
+        print(float(np.max(np.abs(trace["energy"].to_numpy() - plain["energy"].to_numpy()))))
+    """)
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert float(out.stdout.split()[-1]) < 1e-6

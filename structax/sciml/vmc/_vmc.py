@@ -294,8 +294,12 @@ def _save_checkpoint(path: str, state: TrainState, trace: list, key) -> None:
 
 def optimize(wf: NeuralWavefunction, settings: VMCSettings, *, params=None, progress="auto",
              checkpoint_dir: str | None = None, resume: bool = False, callback: Callable | None = None,
-             max_cpu_seconds: float | None = None):
+             max_cpu_seconds: float | None = None, sharding: jax.sharding.Sharding | None = None):
     """Optimise ``wf`` by VMC. Returns the final :class:`TrainState` and the per-step trace (DataFrame).
+
+    ``sharding``: where the walkers live, e.g. ``NamedSharding(Mesh(jax.devices(), ("walkers",)),
+    PartitionSpec("walkers"))`` to split them over several devices; the jit-compiled steps then run on
+    every device's walkers and XLA adds the reductions (energy, gradient, Fisher products) across them.
 
     ``max_cpu_seconds`` stops the optimisation early once this process has used that much CPU time
     since the call (the trace then has fewer than ``settings.steps`` rows).
@@ -308,6 +312,8 @@ def optimize(wf: NeuralWavefunction, settings: VMCSettings, *, params=None, prog
     params = wf.init(k_init) if params is None else params
     log_density = lambda r: 2.0 * wf.log_abs(params, r)  # noqa: E731
     walkers = init_walkers(wf.init_walkers(k_walk, settings.n_walkers), log_density)
+    if sharding is not None:
+        walkers = jax.device_put(walkers, sharding)
     step_size = jnp.asarray(0.3)
     trace: list[dict] = []
     ckpt = os.path.join(checkpoint_dir, "checkpoint.pkl") if checkpoint_dir else None
