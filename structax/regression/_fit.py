@@ -777,7 +777,7 @@ def laml_score(problem, lam: np.ndarray, beta: np.ndarray, observed: bool = Fals
     """The LAML score ``V(λ)`` that :func:`select_smoothing` minimizes, after the inner fit from
     ``beta`` at ``lam``: ``(V, β̂)``. ``observed=True`` uses the observed information in ``log|H + S|``
     (mgcv's criterion for general families) instead of the expected one; for comparing optima."""
-    point = _evaluate(problem, np.asarray(lam, dtype=float), beta, 200, np.array([], dtype=int))
+    point = _evaluate(problem, np.asarray(lam, dtype=float), beta, 200, constant_parameter_coefs(problem))
     if not observed:
         return float(point.laml), point.beta
     sign, logdet = np.linalg.slogdet(point.h + point.s_lam)
