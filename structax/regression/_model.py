@@ -116,7 +116,7 @@ class Model:
         return f"Model({self.formula!r}, family={getattr(self.family, 'name', self.family)!r}{extra})"
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, data: pd.DataFrame | Mapping, weights=None) -> "Model":
+    def fit(self, data: pd.DataFrame | Mapping, weights=None, *, method: str = "laml", **options) -> "Model":
         """Fit coefficients and all smoothing parameters (LAML).
 
         Parameters
@@ -124,11 +124,24 @@ class Model:
         data : pandas.DataFrame or dict of arrays
         weights : array-like, optional
             Prior (case) weights multiplying each row's log-likelihood.
+        method : {"laml", "nuts"}
+            ``"laml"``: penalized likelihood with smoothing parameters chosen by the Laplace-approximate
+            marginal likelihood. ``"nuts"``: a fully Bayesian fit with BlackJAX NUTS, the smoothing
+            variances sampled as hyperparameters (see :func:`structax.regression.fit_nuts`, whose keyword
+            arguments ``options`` are passed on).
 
         Returns
         -------
         self
         """
+        if method == "nuts":
+            from ._nuts import fit_nuts
+
+            return fit_nuts(self, data, weights, **options)
+        if method != "laml":
+            raise ValueError(f"method must be 'laml' or 'nuts', got {method!r}")
+        if options:
+            raise TypeError(f"fit() got unexpected keyword argument(s) {sorted(options)}")
         if _is_dask_frame(data):  # rows stay in their partitions: see structax.regression._dask
             from ._dask import fit_dask
 
