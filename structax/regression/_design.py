@@ -11,7 +11,7 @@ import pandas as pd
 from ..smooth._block import Block, GramPlan, compress_codes
 from ..smooth._terms import Term, build_terms
 from ._data import Columns, DataError
-from ._formula import Formula, Linear, Offset
+from ._formula import Deep, Formula, Linear, Offset
 
 __all__ = ["PredictorDesign", "build_design"]
 
@@ -132,7 +132,7 @@ def build_design(param: str, formula: Formula, cols: Columns, max_bins: int | No
         terms.append(parametric)
     offsets = []
     for spec in formula.terms:
-        if isinstance(spec, Linear):
+        if isinstance(spec, (Linear, Deep)):  # deep terms: see structax.regression._deep
             continue
         if isinstance(spec, Offset):
             cols.numeric(spec.variable, spec.label)

@@ -9,7 +9,9 @@ Grammar (R/mgcv-like)::
     args     := arg ("," arg)*          arg := value | NAME "=" value
     value    := NUMBER | STRING | NAME | "c(" values ")" | "[" values "]"
 
-Calls understood: ``s``, ``te``, ``ti``, ``re``, ``ridge``, ``lasso``, ``offset``.
+Calls understood: ``s``, ``te``, ``ti``, ``re``, ``ridge``, ``lasso``, ``offset``, and
+``deep(network, x1, x2, ...)`` for a neural-network term (the network is looked up by name in the
+model's ``networks``).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from typing import Any
 
 __all__ = [
     "FormulaError", "Formula", "Linear", "Smooth", "Tensor", "RandomEffect", "PenalizedLinear",
-    "Offset", "parse_formula",
+    "Offset", "Deep", "parse_formula",
 ]
 
 
@@ -114,6 +116,20 @@ class Offset:
         return f"offset({self.variable})"
 
 
+@dataclass(frozen=True)
+class Deep:
+    """``deep(net, x1, x2, ...)``: a neural network (named ``net`` in the model's ``networks``) of the
+    listed inputs; an input is a numeric column, or an array with one row per observation (an image
+    batch (n, H, W, C), token ids (n, L)) passed under that name in a dict."""
+
+    network: str
+    variables: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"deep({self.network}: {','.join(self.variables)})"
+
+
 @dataclass
 class Formula:
     """Parsed formula: response name (or None), intercept flag and term specifications."""
@@ -124,10 +140,18 @@ class Formula:
     terms: list = field(default_factory=list)
 
     @property
+    def deep_terms(self) -> list[Deep]:
+        """The neural-network terms, in formula order."""
+        return [t for t in self.terms if isinstance(t, Deep)]
+
+    @property
     def variables(self) -> list[str]:
-        """Every data column the right-hand side reads, in order of first use."""
+        """Every data column the structured terms read, in order of first use (the inputs of deep
+        terms, which may be arrays of any shape, are in :attr:`deep_terms`)."""
         out: list[str] = []
         for term in self.terms:
+            if isinstance(term, Deep):
+                continue
             for name in _term_variables(term):
                 if name not in out:
                     out.append(name)
@@ -135,7 +159,7 @@ class Formula:
 
 
 def _term_variables(term) -> tuple[str, ...]:
-    if isinstance(term, (Linear, PenalizedLinear)):
+    if isinstance(term, (Linear, PenalizedLinear, Deep)):
         return term.variables
     if isinstance(term, Smooth):
         return (term.variable,) + ((term.by,) if term.by else ())
@@ -169,7 +193,7 @@ def _tokenize(text: str) -> list[tuple[str, str, int]]:
     return tokens
 
 
-_CALLS = {"s", "te", "ti", "re", "ridge", "lasso", "offset"}
+_CALLS = {"s", "te", "ti", "re", "ridge", "lasso", "offset", "deep"}
 
 
 class _Parser:
@@ -340,13 +364,19 @@ def _build_call(name, positional, keywords):
     allowed = {
         "s": {"k", "bs", "by", "m", "sp", "df"},
         "te": {"k", "bs", "by", "sp", "df"}, "ti": {"k", "bs", "by", "sp", "df"},
-        "re": {"sp"}, "ridge": {"sp"}, "lasso": {"sp"}, "offset": set(),
+        "re": {"sp"}, "ridge": {"sp"}, "lasso": {"sp"}, "offset": set(), "deep": set(),
     }[name]
     unknown = set(keywords) - allowed
     if unknown:
         raise ValueError(f"unknown argument(s) {sorted(unknown)}; allowed: {sorted(allowed) or 'none'}")
     variables = [_varname(v, "each positional argument") for v in positional]
     by = _varname(keywords["by"], "by=") if keywords.get("by") is not None else None
+    if name == "deep":
+        if len(variables) < 2:
+            raise ValueError("deep() takes a network name and at least one input: deep(mlp, x1, x2)")
+        if len(set(variables[1:])) != len(variables) - 1:
+            raise ValueError(f"an input appears twice in deep({', '.join(variables)})")
+        return Deep(variables[0], tuple(variables[1:]))
     if name == "s":
         if len(variables) != 1:
             raise ValueError("s() takes exactly one covariate; use te(x1, x2) for a smooth of several")

@@ -12,6 +12,7 @@ import pandas as pd
 from .. import _config  # noqa: F401
 from ._dask import is_dask_frame as _is_dask_frame
 from ._data import Columns, DataError
+from ._deep import deep_networks, nonfinite_rows, split_data
 from ._design import PredictorDesign, build_design
 from ._fit import (LOG_LAM_SPAN, FitResult, GaussianProblem, Penalty, Problem, build_log_posterior,
                    initial_lambda, make_fisher, make_hessian_jvp, make_row_derivatives, select_smoothing)
@@ -84,7 +85,7 @@ class Model:
 
     def __init__(self, formula: str, family="normal", *, na_action: str = "raise", discrete="auto",
                  max_bins: int = 1000, progress="auto", max_outer: int = 200, max_inner: int = 100,
-                 **formulas: str):
+                 networks: Mapping | None = None, standardize_inputs: bool = True, **formulas: str):
         self.formula = formula
         self.family = family
         self.na_action = na_action
@@ -93,10 +94,13 @@ class Model:
         self.progress = progress
         self.max_outer = max_outer
         self.max_inner = max_inner
+        self.networks = networks
+        self.standardize_inputs = standardize_inputs
         self.formulas = dict(formulas)
 
     # scikit-learn style parameter access (extra formulas are parameters too)
-    _OPTIONS = ("formula", "family", "na_action", "discrete", "max_bins", "progress", "max_outer", "max_inner")
+    _OPTIONS = ("formula", "family", "na_action", "discrete", "max_bins", "progress", "max_outer", "max_inner",
+                "networks", "standardize_inputs")
 
     def get_params(self, deep: bool = True) -> dict:
         out = {k: getattr(self, k) for k in self._OPTIONS}
@@ -140,20 +144,33 @@ class Model:
             return fit_nuts(self, data, weights, **options)
         if method != "laml":
             raise ValueError(f"method must be 'laml' or 'nuts', got {method!r}")
-        if options:
-            raise TypeError(f"fit() got unexpected keyword argument(s) {sorted(options)}")
         if _is_dask_frame(data):  # rows stay in their partitions: see structax.regression._dask
             from ._dask import fit_dask
 
+            if self._has_deep_terms():
+                raise NotImplementedError("models with deep() terms are trained in memory; pass a pandas "
+                                          "DataFrame or a dict of arrays (Dask frames: structured models only)")
+            if options:
+                raise TypeError(f"fit() got unexpected keyword argument(s) {sorted(options)}")
             return fit_dask(self, data, weights)
         start = time.perf_counter()
         family, main, formulas = self._parse()
-        cols = Columns(data)
+        nets = deep_networks(formulas, self.networks, self.standardize_inputs)
+        if options and not nets:
+            raise TypeError(f"fit() got unexpected keyword argument(s) {sorted(options)} (training options "
+                            "such as epochs= apply to models with deep() terms only)")
+        deep_names = {v for net in nets for v in net.variables}
+        col_data, arrays, _ = split_data(data, deep_names) if nets else (data, {}, None)
+        cols = Columns(col_data)
         used = [main.response] + [v for f in formulas.values() for v in f.variables]
+        used += [v for v in deep_names if v not in arrays]
         used = list(dict.fromkeys(used))
         for name in used:
             cols._raw(name, "(response)" if name == main.response else _term_of(name, formulas))
         missing = cols.missing_rows(used)
+        bad_arrays = nonfinite_rows(arrays, deep_names)
+        if bad_arrays is not None:
+            missing = missing | bad_arrays
         weights_arr = None if weights is None else np.asarray(weights, dtype=float)
         if weights_arr is not None:
             if weights_arr.shape != (cols.n,):
@@ -164,12 +181,14 @@ class Model:
         if missing.any():
             if self.na_action == "raise":
                 worst = {n: int(cols.missing_rows([n]).sum()) for n in used}
+                worst.update({n: int(nonfinite_rows(arrays, [n]).sum()) for n in arrays})
                 detail = ", ".join(f"{n!r}: {c}" for n, c in worst.items() if c)
                 raise DataError(f"{int(missing.sum())} row(s) have NaN/inf/missing values in used columns "
                                 f"({detail}); clean them or pass na_action='drop'")
             self.n_dropped_ = int(missing.sum())
             warnings.warn(f"dropped {self.n_dropped_} of {cols.n} rows with missing values", stacklevel=2)
             cols = cols.subset(~missing)
+            arrays = {k: np.asarray(v)[~missing] for k, v in arrays.items()}
             if weights_arr is not None:
                 weights_arr = weights_arr[~missing]
         y = cols.numeric(main.response, "(response)") if not cols.is_factor(main.response, "(response)") \
@@ -181,8 +200,18 @@ class Model:
         designs = [build_design(name, f, cols, max_bins) for name, f in formulas.items()]
 
         problem, groups = _assemble(designs, cols, y, weights_arr, family)
+        if nets:
+            from ._deep import fit_deep
+
+            return fit_deep(self, problem, groups, designs, family, formulas, main.response, y, cols, arrays,
+                            nets, start, **options)
+        self.deep_networks_ = []
         return self._fit_problem(problem, problem, designs, groups, family, formulas, main.response, y, cols.n,
                                  start)
+
+    def _has_deep_terms(self) -> bool:
+        family, _, formulas = self._parse()
+        return any(f.deep_terms for f in formulas.values())
 
     def _parse(self):
         """The family and one parsed formula per distribution parameter (constants where none is given)."""
@@ -206,6 +235,12 @@ class Model:
                      start) -> "Model":
         """Select smoothing parameters and coefficients for an assembled problem and set the fitted
         attributes (shared by in-memory and Dask fits; ``kept_problem`` is what ``log_posterior_fn`` uses)."""
+        result = self._solve(problem, designs, family, y)
+        return self._set_fitted(result, problem, kept_problem, designs, groups, family, formulas, response,
+                                n_rows, start)
+
+    def _solve(self, problem, designs, family, y) -> FitResult:
+        """LAML fit of an assembled problem, from the family's starting values of the intercepts."""
         beta0 = np.zeros(problem.n_coef)
         init = family.init_params(y)
         for k, design in enumerate(designs):
@@ -216,10 +251,12 @@ class Model:
         solver = _sufficient_statistics(problem, family)
         _, _, hessian0 = solver.derivatives(beta0)
         _check_curvature(hessian0, problem, family)
-        result = _run_with_progress(
+        return _run_with_progress(
             lambda report: _select(problem, family, beta0, hessian0, self.max_outer, self.max_inner, report),
             self.progress)
 
+    def _set_fitted(self, result, problem, kept_problem, designs, groups, family, formulas, response, n_rows,
+                    start, extra_problems=(), extra_info=None) -> "Model":
         self.family_ = family
         self.formulas_ = formulas
         self.designs_: list[PredictorDesign] = designs
@@ -240,6 +277,8 @@ class Model:
         self._logdensity = None
         self.fit_info_ = _fit_report(result, self.fit_seconds_,
                                      [(f"{family.params[k]}: {t.label}", sl) for k, t, sl in self._term_slices()])
+        self.fit_info_["problems"] += list(extra_problems)
+        self.fit_info_.update(extra_info or {})
         self.converged_ = not self.fit_info_["problems"]
         if not self.converged_:
             warnings.warn(f"{self!r}: " + "; ".join(self.fit_info_["problems"]) +
@@ -275,23 +314,56 @@ class Model:
                 b += 1
         return out
 
-    def linear_predictors(self, data) -> np.ndarray:
-        """Linear predictors η (n_params × n) for new data; rows with a missing covariate give NaN."""
+    def _split(self, data) -> tuple[Columns, dict]:
+        """The columns and (for models with deep terms) the multi-dimensional inputs of ``data``."""
+        if isinstance(data, Columns):
+            return data, {}
+        nets = getattr(self, "deep_networks_", [])
+        if not nets:
+            return Columns(data), {}
+        col_data, arrays, _ = split_data(data, {v for net in nets for v in net.variables})
+        return Columns(col_data), arrays
+
+    def _member_predictors(self, data) -> np.ndarray:
+        """Linear predictors of every ensemble member, (members, n_params, n); one member without deep
+        terms. Rows with a missing covariate give NaN, in place."""
         self._check_fitted()
-        cols = data if isinstance(data, Columns) else Columns(data)
+        cols, arrays = data if isinstance(data, tuple) else self._split(data)
+        nets = getattr(self, "deep_networks_", [])
+        members = getattr(self, "members_", None) or [None]
         used = [v for f in self.formulas_.values() for v in f.variables]
+        used += [v for net in nets for v in net.variables if v not in arrays]
         missing = cols.missing_rows(list(dict.fromkeys(used)))
+        bad = nonfinite_rows(arrays, list(arrays))
+        if bad is not None:
+            missing |= bad
         if missing.any():  # rows with missing covariates get NaN predictions, in place: no rows are lost
-            eta = np.full((len(self.designs_), cols.n), np.nan)
-            eta[:, ~missing] = self.linear_predictors(cols.subset(~missing))
+            eta = np.full((len(members), len(self.designs_), cols.n), np.nan)
+            keep = ~missing
+            eta[:, :, keep] = self._member_predictors((cols.subset(keep), {k: v[keep] for k, v in arrays.items()}))
             return eta
         if cols.n > _PREDICT_CHUNK:  # bases of new data are built on distinct values: bound their size
-            return np.concatenate([self.linear_predictors(cols.rows(slice(start, start + _PREDICT_CHUNK)))
-                                   for start in range(0, cols.n, _PREDICT_CHUNK)], axis=1)
-        eta = np.stack([d.offset(cols) for d in self.designs_])
+            return np.concatenate([self._member_predictors(
+                (Columns.view(cols.rows(slice(s, s + _PREDICT_CHUNK)).reset_index(drop=True)),
+                 {k: v[s:s + _PREDICT_CHUNK] for k, v in arrays.items()})) for s in range(0, cols.n, _PREDICT_CHUNK)],
+                axis=2)
+        coefs = np.stack([self.coef_ if m is None else m.result.coef - m.shift for m in members])
+        eta = np.broadcast_to(np.stack([d.offset(cols) for d in self.designs_]),
+                              (len(members), len(self.designs_), cols.n)).copy()
         for k, term, sl in self._term_slices():
-            eta[k] += term.block(cols if k == 0 else _clamped_to_training_range(cols, term)).dot(self.coef_[sl])
+            eta[:, k] += term.block(cols if k == 0 else _clamped_to_training_range(cols, term)).dot(coefs[:, sl].T).T
+        if nets:
+            from ._deep import apply_networks
+
+            inputs = [net.inputs(cols, arrays) for net in nets]
+            for m, member in enumerate(members):
+                eta[m] += apply_networks(nets, member.net_params, inputs, len(self.designs_), cols.n)
         return eta
+
+    def linear_predictors(self, data) -> np.ndarray:
+        """Linear predictors η (n_params × n) for new data; rows with a missing covariate give NaN. For a
+        deep ensemble, the mean of the members' linear predictors."""
+        return self._member_predictors(data).mean(axis=0)
 
     def predict(self, data) -> pd.DataFrame:
         """Distribution parameters on their natural scale, one column per parameter.
@@ -324,6 +396,8 @@ class Model:
         >>> bool(np.allclose(m.mean({"x": [0.0, 1.0]}), np.exp([1, 2]), rtol=0.15))
         True
         """
+        if len(getattr(self, "members_", None) or ()) > 1:  # a deep ensemble: the mixture's mean
+            return self.distribution(data).mean()
         params = self.predict(data)
         return np.asarray(self.family_.mean(*[params[c].to_numpy() for c in params.columns]))
 
@@ -346,6 +420,12 @@ class Model:
             from ._dask import distribution_dask
 
             return distribution_dask(self, data)
+        if len(getattr(self, "members_", None) or ()) > 1:  # a deep ensemble: equal-weight mixture
+            from ..uq._mixture import MixturePredictive
+
+            eta = self._member_predictors(data)
+            return MixturePredictive(self.family_, {name: np.asarray(link.inverse(eta[:, k])) for k, (name, link)
+                                                    in enumerate(zip(self.family_.params, self.family_.links))})
         params = self.predict(data)
         return Predictive(self.family_, {c: params[c].to_numpy() for c in params.columns})
 
@@ -373,7 +453,7 @@ class Model:
             raise KeyError(f"param must be one of {list(self.family_.params)} or None, got {param!r}")
         for k, term, sl in self._term_slices():
             if term.label == term_label and (param is None or self.family_.params[k] == param):
-                return term.block(Columns(data)).dense(), sl
+                return term.block(self._split(data)[0]).dense(), sl
         labels = [f"{self.family_.params[k]}: {t.label}" for k, t, _ in self._term_slices()]
         raise KeyError(f"no term {term_label!r}" + (f" in parameter {param!r}" if param else "") +
                        f"; terms: {labels}")

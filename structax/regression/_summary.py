@@ -48,11 +48,15 @@ class Summary:
         One row per penalized term: parameter, term, edf, ref_df, lambda, chi2, p_value.
     info : dict
         family, n, log-likelihood, LAML score, total edf, AIC, iterations, seconds.
+    deep : pandas.DataFrame
+        One row per neural-network term: parameter, term, network, inputs, weights (parameter count of
+        the network; a body shared by several parameters is listed under each), shared.
     """
 
     parametric: pd.DataFrame
     smooth: pd.DataFrame
     info: dict
+    deep: pd.DataFrame = None
 
     @classmethod
     def from_model(cls, model) -> "Summary":
@@ -91,7 +95,15 @@ class Summary:
                 "seconds": model.fit_seconds_, "formulas": {p: f.text for p, f in model.formulas_.items()}}
         smooth = pd.DataFrame(smooth_rows, columns=["parameter", "term", "edf", "ref_df", "lambda", "chi2",
                                                     "p_value"])
-        return cls(pd.DataFrame(par_rows), smooth, info)
+        deep_rows = [{"parameter": label.split(": ", 1)[0], "term": label.split(": ", 1)[1], "network": repr(net.network),
+                      "inputs": ", ".join(net.variables) + (f" {net.input_shape}" if net.kind == "array" else ""),
+                      "weights": net.n_weights, "shared": len(net.params) > 1}
+                     for net in getattr(model, "deep_networks_", []) for label in net.labels]
+        deep = pd.DataFrame(deep_rows, columns=["parameter", "term", "network", "inputs", "weights", "shared"])
+        training = fit_info.get("training")
+        if training:
+            info["training"] = training
+        return cls(pd.DataFrame(par_rows), smooth, info, deep)
 
     def __str__(self) -> str:
         i = self.info
@@ -110,6 +122,17 @@ class Summary:
             show["lambda"] = [f"{v:.3g}" if np.isscalar(v) else ", ".join(f"{x:.3g}" for x in v)
                               for v in show["lambda"]]
             lines.append(show.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        if self.deep is not None and len(self.deep):
+            lines.append("")
+            t = i.get("training", {})
+            members = t.get("members", 1)
+            lines.append("Deep terms (the structured terms above are estimated given them"
+                         + (f"; ensemble of {members} members" if members > 1 else "") + "):")
+            lines.append(self.deep.to_string(index=False))
+            if t:
+                lines.append(f"training: {t['epochs_run']} epochs, best epoch {t['best_epoch']}, stopped: "
+                             f"{t['stopped']}, {t['seconds']:.1f} s; identifiability correction: "
+                             f"{t['orthogonalize'] or 'none'}")
         lines.append("")
         lines.append(f"log-likelihood = {i['loglik']:.4f}   LAML = {i['laml']:.4f}   edf = {i['edf_total']:.2f}"
                      f"   AIC = {i['aic']:.2f}")
