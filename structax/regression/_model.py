@@ -239,8 +239,9 @@ class Model:
         return self._set_fitted(result, problem, kept_problem, designs, groups, family, formulas, response,
                                 n_rows, start)
 
-    def _solve(self, problem, designs, family, y) -> FitResult:
-        """LAML fit of an assembled problem, from the family's starting values of the intercepts."""
+    def _solve(self, problem, designs, family, y, warm: FitResult | None = None) -> FitResult:
+        """LAML fit of an assembled problem, from the family's starting values of the intercepts, or
+        from an earlier fit of a closely related problem (``warm``: same columns, another offset)."""
         beta0 = np.zeros(problem.n_coef)
         init = family.init_params(y)
         for k, design in enumerate(designs):
@@ -252,7 +253,7 @@ class Model:
         _, _, hessian0 = solver.derivatives(beta0)
         _check_curvature(hessian0, problem, family)
         return _run_with_progress(
-            lambda report: _select(problem, family, beta0, hessian0, self.max_outer, self.max_inner, report),
+            lambda report: _select(problem, family, beta0, hessian0, self.max_outer, self.max_inner, report, warm),
             self.progress)
 
     def _set_fitted(self, result, problem, kept_problem, designs, groups, family, formulas, response, n_rows,
@@ -777,7 +778,7 @@ def _run_with_progress(select, mode):
 
 
 def _select(problem: Problem, family, beta0: np.ndarray, hessian0: np.ndarray, max_outer: int,
-            max_inner: int, report) -> FitResult:
+            max_inner: int, report, warm: FitResult | None = None) -> FitResult:
     """Smoothing-parameter selection, started where LAML is well behaved.
 
     Models with terms in other parameters than the first (a scale smooth, say) are fitted in two
@@ -797,6 +798,11 @@ def _select(problem: Problem, family, beta0: np.ndarray, hessian0: np.ndarray, m
         if report is not None:
             report(stage, outer, laml, gradient)
 
+    if warm is not None:  # a related problem's optimum is close: one descent from there
+        stage = "from the structured fit"
+        return select_smoothing(solver, warm.coef, np.clip(warm.lam, np.exp(low), np.exp(high)),
+                                max_outer=max_outer, max_inner=max_inner, progress=progress,
+                                log_lam_bounds=(low, high))
     location = _location_problem(problem)
     beta_start, lam_start = beta0, lam0
     if location is not None:
