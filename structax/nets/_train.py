@@ -320,13 +320,16 @@ def train_ensemble(loss: Callable[[Any, Any], jax.Array], init: Callable[[jax.Ar
                    batch_size: int = 32, optimizer: optax.GradientTransformation | None = None,
                    learning_rate: float = 1e-3, schedule: str | None = "cosine", patience: int | None = 20,
                    val_loss: Callable | None = None, seed: int = 0, progress: bool | str = "auto",
-                   vmap: bool = True) -> tuple[Any, TrainInfo]:
+                   vmap: bool = True, dask: bool = False) -> tuple[Any, TrainInfo]:
     """Train ``n_members`` independently initialized copies at once (a deep ensemble).
 
     Same arguments as :func:`train`, except ``init(key) -> params`` replaces ``params``: member ``m``
     starts from ``init(key_m)`` and shuffles with its own key. With ``vmap=True`` the epoch function
     is ``jax.vmap``-ed over members, so all members train in one compiled call; ``vmap=False`` trains
-    them one after another (less memory).
+    them one after another (less memory), or, with ``dask=True``, as ``dask.delayed`` tasks on the
+    active Dask scheduler: threads by default, the processes or machines of a
+    ``dask.distributed.Client`` when one is running (the tasks are shipped with cloudpickle). Dask is
+    an optional extra (``pip install structax[dask]``).
 
     Returns
     -------
@@ -358,16 +361,22 @@ def train_ensemble(loss: Callable[[Any, Any], jax.Array], init: Callable[[jax.Ar
     if optimizer is None:
         optimizer = make_optimizer(learning_rate, schedule, total_steps=epochs * (n // batch))
     if not vmap:
-        members = []
-        infos = []
         epoch, val_fn = jax.jit(_epoch_fn(loss, optimizer, n, batch)), jax.jit(val_loss or loss)
-        for m in range(int(n_members)):
+
+        def member(m):
             p0 = init(init_keys[m])
-            p, info = _loop(epoch, val_fn, p0, optimizer.init(p0), shuffle_keys[m], data,
-                            validation, epochs=epochs, patience=patience, progress=progress,
-                            label=f"member {m + 1}/{n_members}", members=None)
-            members.append(p)
-            infos.append(info)
+            return _loop(epoch, val_fn, p0, optimizer.init(p0), shuffle_keys[m], data, validation, epochs=epochs,
+                         patience=patience, progress=progress and not dask, label=f"member {m + 1}/{n_members}",
+                         members=None)
+
+        if dask:
+            import dask as dask_
+
+            outcomes = dask_.compute(*[dask_.delayed(member)(m) for m in range(int(n_members))])
+        else:
+            outcomes = [member(m) for m in range(int(n_members))]
+        members = [p for p, _ in outcomes]
+        infos = [info for _, info in outcomes]
         n_ep = max(i.n_epochs for i in infos)
         pad = lambda a: np.pad(a, (0, n_ep - len(a)), constant_values=np.nan)  # noqa: E731
         stacked = jax.tree.map(lambda *a: jnp.stack(a), *members)

@@ -435,7 +435,8 @@ def fit_deep(model, problem, groups, designs, family, formulas, response, y, col
             members_params = [trained]
         else:
             trained, info = train_ensemble(loss, init, data, n_members=int(n_ensemble),
-                                           vmap=ensemble_backend == "vmap", **options)
+                                           vmap=ensemble_backend == "vmap", dask=ensemble_backend == "dask",
+                                           **options)
             members_params = [jax.tree.map(lambda a, m=m: a[m], trained) for m in range(int(n_ensemble))]
     training_warnings = [str(c.message) for c in caught if issubclass(c.category, RuntimeWarning)]
     for c in caught:

@@ -51,7 +51,8 @@ class Model:
         Formula of the first distribution parameter (``loc``) with the response on the left, e.g.
         ``"y ~ x1 + s(x2) + te(x3, x4) + re(g)"``. Terms: linear (numeric or factor), ``a:b``
         interactions, ``s(x, k=20, bs="ps"|"cc", by=z, sp=, df=)``, ``te()``/``ti()``, ``re(g)``,
-        ``re(g, x)``, ``ridge(...)``, ``offset(v)``.
+        ``re(g, x)``, ``ridge(...)``, ``offset(v)``, and neural-network terms ``deep(net, x1, x2, ...)``
+        (see ``networks``).
     family : str or Family, default "normal"
         See :mod:`structax.families`.
     na_action : {"raise", "drop"}
@@ -68,6 +69,17 @@ class Model:
         a :class:`ConvergenceWarning`.
     max_inner : int
         Most Newton iterations of each coefficient (inner) fit.
+    networks : dict, optional
+        The networks that ``deep(name, ...)`` terms name: ``{"mlp": sx.nets.MLP([64, 64])}``; a
+        :mod:`structax.nets` network, an equinox module mapping one row to a vector, or a pure
+        ``(init, apply)`` pair. A name used in several parameters' formulas is ONE network body with one
+        output (head) per parameter. A deep term's inputs are numeric or factor columns (one-hot), or a
+        single array with one row per observation passed in a dict: images (n, H, W, C) for
+        ``sx.nets.CNN``, integer token ids (n, L) for ``sx.nets.EmbeddingBag``.
+    standardize_inputs : bool, default True
+        Centre and scale numeric deep inputs with training statistics (per column; one mean and sd for
+        an image array; token ids are left alone), stored for prediction, so columns are passed in their
+        own units.
     **formulas : str
         Formulas of the other parameters, named after the family's parameters (``scale="~ s(x)"``).
         Parameters without one are estimated as constants.
@@ -80,6 +92,18 @@ class Model:
     >>> y = np.sin(2 * np.pi * x) + rng.normal(scale=0.2 + 0.3 * x)
     >>> m = sx.Model("y ~ s(x)", family="normal", scale="~ x", progress=False).fit({"x": x, "y": y})
     >>> bool(np.sqrt(np.mean((m.mean({"x": x}) - np.sin(2 * np.pi * x)) ** 2)) < 0.1)
+    True
+
+    A semi-structured model: a smooth of ``x`` beside a network of two other columns.
+
+    >>> z1, z2 = rng.uniform(-1, 1, (2, 300))
+    >>> data = {"x": x, "z1": z1, "z2": z2, "y": np.sin(2 * np.pi * x) + np.tanh(3 * z1 * z2)
+    ...         + rng.normal(scale=0.1, size=300)}
+    >>> m = sx.Model("y ~ s(x) + deep(mlp, z1, z2)", networks={"mlp": sx.nets.MLP([16], activation="tanh")},
+    ...              progress=False).fit(data, seed=0, epochs=150, training_progress=False)
+    >>> list(m.summary().deep["term"])
+    ['deep(mlp: z1,z2)']
+    >>> bool(np.std(data["y"] - m.mean(data)) < 0.2)
     True
     """
 
@@ -133,6 +157,20 @@ class Model:
             marginal likelihood. ``"nuts"``: a fully Bayesian fit with BlackJAX NUTS, the smoothing
             variances sampled as hyperparameters (see :func:`structax.regression.fit_nuts`, whose keyword
             arguments ``options`` are passed on).
+        **options
+            Models with ``deep()`` terms are trained by minibatch Adam (the scheme is described in
+            :mod:`structax.regression._deep`); options, with their defaults:
+
+            - ``seed=0``: network initialization, shuffling and the validation split;
+            - ``epochs=200``, ``batch_size=32``, ``learning_rate=1e-3`` (cosine decay to a tenth), or
+              ``optimizer=`` any optax optimizer;
+            - ``validation_split=0.1``, ``patience=20``: early stopping on held-out rows, best weights
+              restored (``validation_split=0``: on the training loss);
+            - ``n_ensemble=1``: members trained at once (``jax.vmap``); the predictive is their
+              equal-weight mixture; ``ensemble_backend="vmap" | "sequential" | "dask"``;
+            - ``orthogonalize="pho" | "batch" | None``: the identifiability correction;
+            - ``warm_start=True``: start the structured coefficients at the structured-only fit;
+            - ``training_progress="auto"``: progress bar with the running train and validation loss.
 
         Returns
         -------
