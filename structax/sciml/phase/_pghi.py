@@ -32,7 +32,14 @@ def phase_steps(S: np.ndarray, n_fft: int, hop_length: int) -> tuple[np.ndarray,
     S = np.asarray(S, dtype=float)
     n_bins, n_time = S.shape
     log_s = np.log(np.maximum(S, max(float(S.max(initial=0.0)), np.finfo(float).tiny) * 1e-12))
-    ds_dm = np.gradient(log_s, axis=0) if n_bins > 1 else np.zeros_like(log_s)
+    # |STFT| of a real signal is even in frequency about DC and about Nyquist, so ds/dm = 0 there:
+    # central differences on the mirrored extension (a one-sided difference at bin 0 would make a
+    # DC component rotate by hop / (0.25645 n_fft) * log 2 radians per frame)
+    if n_bins > 1:
+        ext = np.concatenate([log_s[1:2], log_s, log_s[-2:-1]], axis=0)
+        ds_dm = 0.5 * (ext[2:] - ext[:-2])
+    else:
+        ds_dm = np.zeros_like(log_s)
     ds_dn = np.gradient(log_s, axis=1) if n_time > 1 else np.zeros_like(log_s)
     m = np.arange(n_bins)[:, None]
     g = HANN_GAMMA * n_fft  # lam / n_fft, lam in samples**2
@@ -73,16 +80,20 @@ def pghi_phase(S: np.ndarray, n_fft: int, hop_length: int, *, tol: float = 1e-5,
     * along frequency: ``-(0.25645 n_fft / hop) * ds/dn + pi``,
 
     where the ``+ pi`` moves the phase reference from the window centre to the frame start
-    (librosa's convention) and the derivatives of ``s = log S`` are central differences.
+    (librosa's convention) and the derivatives of ``s = log S`` are central differences. Along
+    frequency they use the symmetry of a real signal's ``|STFT|`` about DC and Nyquist, so
+    ``ds/dm = 0`` in those bins.
 
     The steps are integrated with the trapezoidal rule from the largest coefficient outwards,
     through the largest coefficients. Průša et al. do this with a max-heap of coefficients (each
-    coefficient takes its phase from the first of its neighbours to leave the heap). Here the
-    same idea is computed in vectorized form: a maximum spanning tree of the grid graph whose
-    edges weigh ``log S[u] + log S[v]`` (``scipy.sparse.csgraph``; along a stationary ridge it
-    integrates along time on the ridge and along frequency across it, as the heap does), then
-    the steps are summed along the tree by pointer jumping. Each connected region above ``tol``
-    starts from its own largest coefficient with phase 0.
+    coefficient takes its phase from the first of its neighbours to leave the heap), which makes
+    the path from the start to every coefficient a *widest* path: its smallest coefficient, where
+    the gradient estimate is least reliable, is as large as possible. Here the same paths are
+    computed in vectorized form: a maximum spanning tree of the grid graph whose edges weigh
+    ``min(log S[u], log S[v])`` (ties broken by the larger of the two), which contains a widest
+    path between every pair of coefficients (``scipy.sparse.csgraph``), then the steps are summed
+    along the tree by pointer jumping. Each connected region above ``tol`` starts from its own
+    largest coefficient with phase 0.
 
     Examples
     --------
@@ -109,18 +120,23 @@ def pghi_phase(S: np.ndarray, n_fft: int, hop_length: int, *, tol: float = 1e-5,
 
     valid = S > tol * smax
     idx = np.arange(S.size).reshape(S.shape)
-    edges = []  # (u, v, log S[u] + log S[v]): grid neighbours in time, then frequency
+    # grid neighbours in time, then frequency, with the widest-path weight
+    # min(log S[u], log S[v]) + 1e-3 max(log S[u], log S[v])
+    edges = []
     for axis in (1, 0):
         lo = (slice(None), slice(None, -1)) if axis == 1 else (slice(None, -1), slice(None))
         hi = (slice(None), slice(1, None)) if axis == 1 else (slice(1, None), slice(None))
         ok = valid[lo] & valid[hi]
-        edges.append((idx[lo][ok], idx[hi][ok], (log_s[lo] + log_s[hi])[ok]))
+        a, b = log_s[lo][ok], log_s[hi][ok]
+        edges.append((idx[lo][ok], idx[hi][ok], np.minimum(a, b) + 1e-3 * np.maximum(a, b)))
     u, v, pair = (np.concatenate(parts) for parts in zip(*edges))
     nodes = idx[valid]
     root = S.size  # a virtual node joined to every valid coefficient, more weakly than any real edge
-    top = float(log_s.max())
-    weights = np.concatenate([2.0 * top - pair + 1.0,
-                              4.0 * (top - log_s.min()) + 3.0 + (top - log_s.ravel()[nodes])])
+    top, low = float(log_s.max()), float(log_s.min())
+    # csgraph finds a minimum spanning tree of positive weights: flip the sign and shift
+    span = 1.001 * (top - low) + 1.0
+    weights = np.concatenate([1.001 * top - pair + 1.0,
+                              2.0 * span + 1.0 + (top - log_s.ravel()[nodes])])
     graph = scipy.sparse.coo_matrix(
         (weights, (np.concatenate([u, np.full(nodes.size, root)]), np.concatenate([v, nodes]))),
         shape=(S.size + 1, S.size + 1)).tocsr()
