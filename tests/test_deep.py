@@ -273,3 +273,26 @@ def test_ensemble_backends_give_the_same_members(additive):
     means = {b: m.mean(additive.iloc[:50]) for b, m in fits.items()}
     assert np.allclose(means["sequential"], means["dask"], atol=1e-6)
     assert np.allclose(means["vmap"], means["sequential"], atol=1e-3)  # float32 op order may differ
+
+
+def test_digits_image_term_beside_a_smooth():
+    """scikit-learn digits: y = sin(2πx) + effect[digit] + noise. The CNN learns the digit effect and the
+    smooth recovers sin(2πx) inside its simultaneous band (a short version of benchmarks/bench_deep_image.py)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    rng = np.random.default_rng(0)
+    n = 900
+    img = (digits.images[:n] / 16.0)[..., None].astype(np.float32)
+    effect = np.linspace(-1.5, 1.5, 10)[digits.target[:n]]
+    x = rng.uniform(0, 1, n)
+    data = {"x": x, "img": img, "y": np.sin(2 * np.pi * x) + effect + rng.normal(0, 0.3, n)}
+    m = sx.Model("y ~ s(x) + deep(cnn, img)", networks={"cnn": sx.nets.CNN(channels=(8,), hidden=(32,))},
+                 progress=False).fit(data, seed=0, epochs=60, training_progress=False)
+    grid = np.linspace(0.02, 0.98, 100)
+    fit, lower, upper = m.simultaneous_band("s(x)", {"x": grid})
+    truth = np.sin(2 * np.pi * grid)
+    centre = fit.mean() - truth.mean()
+    assert np.all((lower - centre <= truth) & (truth <= upper - centre))
+    deep_part = m.linear_predictors(data)[0] - m.partial_effect("s(x)", {"x": x})[0]
+    assert np.corrcoef(deep_part, effect)[0, 1] > 0.8
