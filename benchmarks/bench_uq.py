@@ -40,8 +40,11 @@ from structax import metrics, nets  # noqa: E402
 from structax.families import Predictive  # noqa: E402
 from structax.uq import fit_bnn  # noqa: E402
 
-METHODS = ("bayesridge", "map", "laplace", "ensemble", "dei-mcmc", "dei-mcmc-ev")
-# "dei-mcmc-ev": DEI-MCMC sampling with prior_scale="evidence" (Laplace-evidence prior scale); "dei-mcmc": scale 1
+METHODS = ("bayesridge", "map", "laplace", "ensemble", "dei-mcmc", "dei-mcmc-ev", "dei-mcmc-h", "dei-mcmc-h-mclmc")
+# "dei-mcmc-ev": DEI-MCMC sampling with prior_scale="evidence" (Laplace-evidence prior scale); "dei-mcmc": scale 1;
+# "dei-mcmc-h": prior_scale="hierarchical" (one prior precision per layer, sampled with the weights);
+# "dei-mcmc-h-mclmc": the same posterior sampled by MCLMC (--mclmc-warmup tuning steps, --samples x --thin steps)
+PRIOR = {"": 1.0, "-ev": "evidence", "-h": "hierarchical"}
 
 
 def load(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -86,15 +89,18 @@ def run_method(method, train, val, test, seed, args):
         net = nets.MLP([16, 16], activation="tanh")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            post = fit_bnn(*train, net, method=method.removesuffix("-ev"), validation=val, seed=seed,
-                           n_members=args.members, num_warmup=args.warmup, num_samples=args.samples, progress=False,
-                           prior_scale="evidence" if method.endswith("-ev") else 1.0)
+            base = "dei-mcmc" if method.startswith("dei-mcmc") else method
+            mclmc = method.endswith("-mclmc")
+            post = fit_bnn(*train, net, method=base, validation=val, seed=seed, n_members=args.members,
+                           num_warmup=args.mclmc_warmup if mclmc else args.warmup, num_samples=args.samples,
+                           progress=False, prior_scale=PRIOR[method[len(base):].removesuffix("-mclmc")],
+                           sampler="mclmc" if mclmc else "nuts", thin=args.thin)
         pred = post.distribution(test[0])
         extra["warnings"] = [str(w.message)[:120] for w in caught]
         if method == "laplace":
             extra["prior_precision"] = post.info["laplace"].prior_precision
         if method.startswith("dei-mcmc"):
-            extra["prior_scale"] = post.info.get("prior_scale", 1.0)
+            extra["prior_scale"] = np.atleast_1d(post.info.get("prior_scale", 1.0)).tolist()
             info = post.info["mcmc"]
             sampling = info.sampling_time
             extra.update(rhat_within=float(np.median(info.rhat_within)), ess_within=float(np.sum(info.ess_within)),
@@ -205,13 +211,14 @@ def table(results, datasets, methods):
 
 
 def mcmc_table(results):
-    lines = ["| data | seed | prior scale | chains x draws | divergences | mean leapfrog steps | R-hat within (median) | "
+    lines = ["| data | seed | method | prior scale | chains x draws | divergences | mean leapfrog steps | R-hat within (median) | "
              "R-hat across | ESS within (sum) | ESS across | ESS/s (sampling) | warm-up s | sampling s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         if not r["method"].startswith("dei-mcmc") or "divergences" not in r:
             continue
-        lines.append(f"| {r['dataset']} | {r['seed']} | {r.get('prior_scale', 1.0):.2f} | {r['chains']} | {r['divergences']} | {r['mean_steps']:.0f} | "
+        scale = "/".join(f"{v:.2f}" for v in np.atleast_1d(r.get("prior_scale", 1.0)))
+        lines.append(f"| {r['dataset']} | {r['seed']} | {r['method']} | {scale} | {r['chains']} | {r['divergences']} | {r['mean_steps']:.0f} | "
                      f"{r['rhat_within']:.3f} | {r['rhat_across']:.2f} | {r['ess_within']:.0f} | "
                      f"{r['ess_across']:.0f} | {r['ess_per_s']:.1f} | {r['warmup_s']:.0f} | {r['sampling_s']:.0f} |")
     return "\n".join(lines)
@@ -257,6 +264,8 @@ def main():
     ap.add_argument("--members", type=int, default=8)
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--samples", type=int, default=100)
+    ap.add_argument("--mclmc-warmup", type=int, default=1000, help="MCLMC tuning steps per chain")
+    ap.add_argument("--thin", type=int, default=20, help="MCLMC steps per kept draw")
     ap.add_argument("--out", default="docs/img")
     ap.add_argument("--json", default=None, help="also write the raw results here")
     ap.add_argument("--no-throughput", action="store_true")
@@ -290,7 +299,7 @@ def main():
             for m in methods:
                 r, pred = run_method(m, train, val, test, seed, args)
                 r.update(dataset=ds, seed=seed, method=m, n_train=len(train[1]),
-                         chains=f"{args.members} x {args.samples}")
+                         chains=f"{args.members} x {args.samples}" + (f" (thin {args.thin})" if m.endswith("mclmc") else ""))
                 results.append(r)
                 print(f"{ds:9s} seed {seed} {m:10s} LPPD {r['lppd']:7.3f}  RMSE {r['rmse']:.3f}  "
                       f"cover {r['coverage']:.2f}  wall {r['wall']:6.1f}s  cpu {r['cpu']:6.1f}s", flush=True)

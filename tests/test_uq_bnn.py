@@ -18,7 +18,8 @@ from structax.uq import (
     log_marginal_likelihood,
     run_nuts,
 )
-from structax.uq._mcmc import warn_divergences
+from structax.uq._bnn import _HYPER_SD, _hierarchical_prior
+from structax.uq._mcmc import run_mclmc, warn_divergences
 
 
 # ------------------------------------------------------------------------------------------- mixture
@@ -83,6 +84,41 @@ def test_vmapped_nuts_chains_sample_a_known_gaussian():
     flat = draws.reshape(-1, 2)
     np.testing.assert_allclose(flat.mean(0), 0.0, atol=0.15)
     np.testing.assert_allclose(np.cov(flat.T), cov, atol=0.25)
+
+
+def test_vmapped_mclmc_chains_sample_a_known_gaussian():
+    cov = np.array([[1.0, 0.8], [0.8, 2.0]])
+    prec = jnp.asarray(np.linalg.inv(cov))
+    logdensity = lambda x: -0.5 * x @ prec @ x  # noqa: E731
+    draws, stats, _, _ = run_mclmc(logdensity, jnp.array([[3.0, -3.0], [-2.0, 2.0], [0.0, 1.0]]), seed=0,
+                                   num_warmup=400, num_samples=400, thin=5, progress=False)
+    assert draws.shape == (3, 400, 2) and stats["divergent"].sum() == 0
+    flat = draws.reshape(-1, 2)
+    np.testing.assert_allclose(flat.mean(0), 0.0, atol=0.2)
+    np.testing.assert_allclose(np.cov(flat.T), cov, atol=0.3)
+
+
+def test_hierarchical_prior_starts_at_the_conditional_mode_and_is_the_stated_density():
+    """Per-layer log precision t: log p = P/2 t - e^t |w|^2 / 2 - t^2 / (2 s^2) - (log sigma)^2 / 2; the start
+    solves its stationarity condition given the members' weights."""
+    net = nets.MLP([3], activation="tanh")
+    members = jax.vmap(lambda k: {"net": net.init(k, (2,), 1, dtype=jnp.float64),
+                                  "log_scale": jnp.asarray(0.1)})(jax.random.split(jax.random.key(0), 2))
+    started, log_prior = _hierarchical_prior(members)
+    t = np.asarray(started["log_prec"])
+    assert t.shape == (2, 2)  # members x layers
+    for m in range(2):
+        layers = jax.tree.map(lambda a: a[m], members)["net"].layers
+        for j, layer in enumerate(layers):
+            sq = float(jnp.sum(layer.weight**2) + jnp.sum(layer.bias**2))
+            size = layer.weight.size + layer.bias.size
+            assert abs(0.5 * size - 0.5 * np.exp(t[m, j]) * sq - t[m, j] / _HYPER_SD**2) < 1e-8
+    theta = jax.tree.map(lambda a: a[0], started)
+    sqs = [float(jnp.sum(lay.weight**2) + jnp.sum(lay.bias**2)) for lay in theta["net"].layers]
+    sizes = [lay.weight.size + lay.bias.size for lay in theta["net"].layers]
+    t0 = np.asarray(theta["log_prec"])
+    expected = sum(0.5 * p * tt - 0.5 * np.exp(tt) * q - 0.5 * tt**2 / _HYPER_SD**2 for p, q, tt in zip(sizes, sqs, t0))
+    assert abs(float(log_prior(theta)) - (expected - 0.5 * 0.1**2)) < 1e-9
 
 
 def test_divergences_are_counted_and_warned():
@@ -164,6 +200,22 @@ def test_dei_mcmc_runs_chains_from_members_and_reports_diagnostics():
     assert d.n_components == 80 and metrics.rmse(y[100:], d) < 0.35
 
 
+def test_dei_mcmc_hierarchical_prior_with_mclmc():
+    X, y = _sine(120, 1)
+    net = nets.MLP([6], activation="tanh")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        post = fit_bnn(X[:100], y[:100], net, "dei-mcmc", validation=(X[100:], y[100:]), n_members=2, epochs=150,
+                       prior_scale="hierarchical", sampler="mclmc", num_warmup=300, num_samples=40, thin=5,
+                       progress=False)
+    info = post.info["mcmc"]
+    assert post.n_draws == 80 and info.n_chains == 2 and np.all(info.mean_steps == 5)
+    scales = post.info["prior_scale"]
+    assert scales.shape == (2,) and np.all((scales > 0.01) & (scales < 100))
+    assert np.all(info.rhat_within < 1.3)
+    assert metrics.rmse(y[100:], post.distribution(X[100:])) < 0.35
+
+
 def test_fit_bnn_rejects_bad_input_clearly():
     X, y = _sine(40, 2)
     net = nets.MLP([4], activation="tanh")
@@ -183,8 +235,12 @@ def test_fit_bnn_rejects_bad_input_clearly():
         fit_bnn(X, y, nets.MLP([4], out=2), "map")
     with pytest.raises(ValueError, match="method must be one of"):
         fit_bnn(X, y, net, "hmc")
-    with pytest.raises(ValueError, match="prior_scale must be a positive number, or 'evidence'"):
+    with pytest.raises(ValueError, match="prior_scale must be a positive number, 'hierarchical', or 'evidence'"):
         fit_bnn(X, y, net, "map", prior_scale="auto")
+    with pytest.raises(ValueError, match="sampler must be 'nuts' or 'mclmc'"):
+        fit_bnn(X, y, net, "dei-mcmc", sampler="hmc")
+    with pytest.raises(ValueError, match="thin must be a positive integer"):
+        fit_bnn(X, y, net, "dei-mcmc", sampler="mclmc", thin=0)
     with pytest.raises(ValueError, match="likelihood must be one of"):
         fit_bnn(X, y, net, "map", likelihood="poisson")
 

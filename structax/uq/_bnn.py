@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import jax
@@ -13,7 +14,7 @@ from ..families import Predictive
 from ..nets import init_network, train, train_ensemble
 from ..nets._networks import MLPParams
 from ._laplace import ggn_laplace, split_last_layer
-from ._mcmc import ChainInfo, canonicalize_mlp, chain_diagnostics, run_nuts, warn_divergences
+from ._mcmc import ChainInfo, canonicalize_mlp, chain_diagnostics, run_mclmc, run_nuts, warn_divergences
 from ._mixture import MixturePredictive
 
 __all__ = ["fit_bnn", "BNNPosterior", "METHODS", "LIKELIHOODS"]
@@ -133,7 +134,8 @@ def fit_bnn(X: Any, y: Any, net: Any, method: str = "ensemble", *, likelihood: s
             validation: tuple[Any, Any] | None = None, seed: int = 0, prior_scale: float | str = 1.0,
             n_members: int = 8, epochs: int = 1000, batch_size: int = 32, learning_rate: float = 1e-2,
             patience: int | None = 100, laplace: str = "auto", num_warmup: int = 100, num_samples: int = 100,
-            target_accept: float = 0.8, standardize: bool = True, progress: bool | str = "auto") -> BNNPosterior:
+            target_accept: float = 0.8, sampler: str = "nuts", thin: int = 10, standardize: bool = True,
+            progress: bool | str = "auto") -> BNNPosterior:
     """Fit a Bayesian neural network for regression and return its posterior predictive.
 
     Parameters
@@ -163,11 +165,16 @@ def fit_bnn(X: Any, y: Any, net: Any, method: str = "ensemble", *, likelihood: s
         it, training runs ``epochs`` epochs and keeps the weights with the best training loss.
     seed : int
         Seeds initialization, shuffling and sampling.
-    prior_scale : float or "evidence"
+    prior_scale : float, "evidence" or "hierarchical"
         Prior ``N(0, prior_scale^2)`` on every weight (standardized data); ``log`` noise scale ~ N(0, 1).
         ``"evidence"`` (DEI-MCMC, homoscedastic normal): train the members with scale 1, then sample
         with the scale that maximizes the Laplace marginal likelihood (GGN) at the members, median
         over members (empirical Bayes); stored in ``info["prior_scale"]``.
+        ``"hierarchical"`` (DEI-MCMC): train the members with scale 1, then sample one prior precision
+        per layer (weights and bias of a layer share it; one for all weights when the network is not an
+        :class:`~structax.nets.MLP`) together with the weights, ``log precision ~ N(0, 2^2)`` (centred on
+        the unit scale, covering scales e^±4); the posterior median scale per layer is stored in
+        ``info["prior_scale"]``.
     n_members : int
         Ensemble members (and MCMC chains).
     epochs, batch_size, learning_rate, patience
@@ -179,6 +186,12 @@ def fit_bnn(X: Any, y: Any, net: Any, method: str = "ensemble", *, likelihood: s
         Per-chain window adaptation steps and kept NUTS draws (DEI-MCMC).
     target_accept : float
         NUTS target acceptance rate.
+    sampler : {"nuts", "mclmc"}
+        DEI-MCMC's sampler: BlackJAX NUTS with window adaptation, or MCLMC (microcanonical Langevin,
+        :func:`run_mclmc`: ``num_warmup`` tuning steps, then ``num_samples`` draws kept every ``thin``
+        steps; one gradient per step).
+    thin : int
+        MCLMC steps per kept draw.
     standardize : bool
         Standardize ``X`` and ``y`` with training means and standard deviations (predictions are
         returned in the original units).
@@ -216,13 +229,18 @@ def fit_bnn(X: Any, y: Any, net: Any, method: str = "ensemble", *, likelihood: s
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"likelihood must be one of {tuple(LIKELIHOODS)}, got {likelihood!r}")
+    if sampler not in ("nuts", "mclmc"):
+        raise ValueError(f"sampler must be 'nuts' or 'mclmc', got {sampler!r}")
+    if isinstance(thin, bool) or not isinstance(thin, (int, np.integer)) or thin < 1:
+        raise ValueError(f"thin must be a positive integer, got {thin!r}")
     if laplace not in ("auto", "all", "last-layer"):
         raise ValueError(f"laplace must be 'auto', 'all' or 'last-layer', got {laplace!r}")
-    evidence = isinstance(prior_scale, str)
-    if evidence and (prior_scale != "evidence" or likelihood != "normal"):
-        raise ValueError(f"prior_scale must be a positive number, or 'evidence' with likelihood='normal'; "
-                         f"got {prior_scale!r} with likelihood {likelihood!r}")
-    if evidence:
+    evidence = prior_scale == "evidence"
+    hierarchical = prior_scale == "hierarchical"
+    if isinstance(prior_scale, str) and not ((evidence and likelihood == "normal") or hierarchical):
+        raise ValueError(f"prior_scale must be a positive number, 'hierarchical', or 'evidence' with "
+                         f"likelihood='normal'; got {prior_scale!r} with likelihood {likelihood!r}")
+    if evidence or hierarchical:
         prior_scale = 1.0
     if not prior_scale > 0:
         raise ValueError(f"prior_scale must be > 0, got {prior_scale}")
@@ -311,15 +329,60 @@ def fit_bnn(X: Any, y: Any, net: Any, method: str = "ensemble", *, likelihood: s
             precision = _evidence_precision(stacked, network, log_lik, Xs, ys)
             info["prior_scale"] = float(precision**-0.5)
             prior = lambda theta: log_prior(theta, precision)  # noqa: E731
+        if hierarchical:
+            stacked, prior = _hierarchical_prior(stacked)
         stacked, info["mcmc"] = _dei_mcmc(stacked, log_lik, prior, Xs, ys, seed=seed, num_warmup=num_warmup,
                                           num_samples=num_samples, target_accept=target_accept, progress=progress,
-                                          network=network)
+                                          network=network, sampler=sampler, thin=thin)
         timing["warmup"], timing["sampling"] = info["mcmc"].warmup_time, info["mcmc"].sampling_time
+        if hierarchical:
+            info["prior_scale"] = np.exp(-0.5 * np.median(np.asarray(stacked["log_prec"]), axis=0))
     timing["total"] = time.perf_counter() - start
     info["time"] = timing
     post = BNNPosterior(method, likelihood, network, stacked, (x_mean, x_sd), (y_mean, y_sd), info, laplace_var)
     post.n_features_in_ = X.shape[1] if X.ndim == 2 else None
     return post
+
+
+_HYPER_SD = 2.0  # log prior precision ~ N(0, 2^2) per layer (prior_scale="hierarchical")
+
+
+def _layer_groups(net_params) -> list[list[int]]:
+    """Leaf indices of ``net_params`` sharing one prior precision: per layer of an MLP, else all."""
+    n = len(jax.tree.leaves(net_params))
+    if isinstance(net_params, MLPParams):
+        sizes = [len(jax.tree.leaves(layer)) for layer in net_params.layers]
+        starts = np.cumsum([0] + sizes)
+        return [list(range(a, b)) for a, b in zip(starts[:-1], starts[1:])]
+    return [list(range(n))]
+
+
+def _hierarchical_prior(members):
+    """Add per-layer log prior precisions to the members (started at their conditional modes) and return
+    the joint log prior of weights, precisions and the noise scale."""
+    groups = _layer_groups(jax.tree.map(lambda a: a[0], members)["net"])
+
+    def sq_and_size(net):
+        leaves = jax.tree.leaves(net)
+        sq = jnp.stack([sum(jnp.sum(leaves[i] ** 2) for i in g) for g in groups])
+        return sq, np.array([sum(leaves[i].size for i in g) for g in groups])
+
+    sq, size = jax.vmap(lambda n: sq_and_size(n)[0])(members["net"]), sq_and_size(jax.tree.map(lambda a: a[0], members["net"]))[1]
+    # conditional mode of log precision given the weights (hyperprior N(0, s^2)): solved by a few Newton steps
+    t = jnp.log(size / jnp.maximum(sq, 1e-12))
+    for _ in range(20):
+        g = 0.5 * size - 0.5 * jnp.exp(t) * sq - t / _HYPER_SD**2
+        h = -0.5 * jnp.exp(t) * sq - 1 / _HYPER_SD**2
+        t = t - g / h
+    members = dict(members, log_prec=t)
+
+    def log_prior(theta):
+        sq_t, _ = sq_and_size(theta["net"])
+        t = theta["log_prec"]
+        return (jnp.sum(0.5 * size * t - 0.5 * jnp.exp(t) * sq_t) - 0.5 * jnp.sum(t**2) / _HYPER_SD**2
+                - 0.5 * theta["log_scale"] ** 2)
+
+    return members, log_prior
 
 
 def _evidence_precision(members, network, log_lik, Xs, ys) -> float:
@@ -336,7 +399,7 @@ def _evidence_precision(members, network, log_lik, Xs, ys) -> float:
 
 
 def _dei_mcmc(members, log_lik, log_prior, Xs, ys, *, seed, num_warmup, num_samples, target_accept, progress,
-              network):
+              network, sampler="nuts", thin=10):
     """NUTS from each ensemble member; returns stacked draws (chains * samples leading axis) and ChainInfo."""
     one = jax.tree.map(lambda a: a[0], members)
     _, unravel = ravel_pytree(one)
@@ -346,8 +409,13 @@ def _dei_mcmc(members, log_lik, log_prior, Xs, ys, *, seed, num_warmup, num_samp
         theta = unravel(flat)
         return jnp.sum(log_lik(theta, Xs, ys)) + log_prior(theta)
 
-    draws, stats, warm_t, samp_t = run_nuts(logdensity, starts, seed=seed + 1, num_warmup=num_warmup,
-                                            num_samples=num_samples, target_accept=target_accept, progress=progress)
+    if sampler == "mclmc":
+        draws, stats, warm_t, samp_t = run_mclmc(logdensity, starts, seed=seed + 1, num_warmup=num_warmup,
+                                                 num_samples=num_samples, thin=thin, progress=progress)
+    else:
+        draws, stats, warm_t, samp_t = run_nuts(logdensity, starts, seed=seed + 1, num_warmup=num_warmup,
+                                                num_samples=num_samples, target_accept=target_accept,
+                                                progress=progress)
     n_chains, n_samples, _ = draws.shape
     flat = draws.reshape(n_chains * n_samples, -1)
     thetas = jax.vmap(unravel)(jnp.asarray(flat))
@@ -364,5 +432,10 @@ def _dei_mcmc(members, log_lik, log_prior, Xs, ys, *, seed, num_warmup, num_samp
     info = ChainInfo(n_chains, n_samples, stats["step_size"], stats["divergent"].sum(axis=1),
                      stats["acceptance"].mean(axis=1), stats["steps"].mean(axis=1), *diag, *param_diag,
                      warm_t, samp_t)
-    warn_divergences(stats["divergent"], target_accept, num_warmup)
+    if sampler == "nuts":
+        warn_divergences(stats["divergent"], target_accept, num_warmup)
+    elif stats["divergent"].any():
+        warnings.warn(f"DEI-MCMC (MCLMC): {int(stats['divergent'].sum())} kept draws followed steps with a "
+                      f"non-finite energy error (per chain {stats['divergent'].sum(axis=1).tolist()}); raise "
+                      f"num_warmup (now {num_warmup}) or use sampler='nuts'", RuntimeWarning, stacklevel=3)
     return thetas, info
