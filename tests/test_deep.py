@@ -296,3 +296,16 @@ def test_digits_image_term_beside_a_smooth():
     assert np.all((lower - centre <= truth) & (truth <= upper - centre))
     deep_part = m.linear_predictors(data)[0] - m.partial_effect("s(x)", {"x": x})[0]
     assert np.corrcoef(deep_part, effect)[0, 1] > 0.8
+
+
+def test_refit_reselects_smoothing_given_the_networks(additive):
+    """refit=True: λ re-selected by LAML with the networks as offset (the default keeps the structured
+    fit's λ and the trained coefficients); both recover f inside the band."""
+    grid = np.linspace(-0.95, 0.95, 100)
+    default = _fit_additive(additive)
+    refit = _fit_additive(additive, refit=True)
+    assert refit.fit_info_["training"]["refit"] and not default.fit_info_["training"]["refit"]
+    start = sx.Model("y ~ s(x)", progress=False).fit(additive)
+    assert np.allclose(default.lam_, start.lam_)  # held from the structured fit
+    assert not np.allclose(refit.lam_, start.lam_, rtol=0.05)  # with g explained, the noise is smaller
+    assert _inside_simultaneous_band(refit, grid)[0]

@@ -1004,6 +1004,33 @@ def _secant_extension(proposal, grad, rho, rho_old, grad_old, free):
     return np.where(longer, newton, proposal)
 
 
+def laplace_at(problem, lam: np.ndarray, beta: np.ndarray, message: str) -> FitResult:
+    """The Laplace approximation at given coefficients and smoothing parameters, without an inner fit:
+    covariance, edf and LAML score of coefficients found by another route (minibatch training of a
+    semi-structured model). ``message`` says where they came from."""
+    start = time.perf_counter()
+    lam = np.asarray(lam, dtype=float)
+    beta = np.asarray(beta, dtype=float)
+    ll, grad, h = problem.derivatives(beta)
+    s_lam = problem.penalty_matrix(lam, beta)
+    curv = curvature(problem, beta, h)
+    groups = _group_pseudo(problem, lam, beta)
+    hp_inv, laml = None, np.inf
+    try:
+        chol = sla.cho_factor(curv + s_lam, lower=True, check_finite=True)
+        hp_inv = sla.cho_solve(chol, np.eye(len(beta)), check_finite=False)
+        laml = (-ll + 0.5 * beta @ s_lam @ beta + float(np.sum(np.log(np.diag(chol[0]))))
+                - 0.5 * sum(g[2] for g in groups.values()))
+    except (np.linalg.LinAlgError, sla.LinAlgError, ValueError):
+        pass
+    ok = hp_inv is not None and np.isfinite(laml)
+    point = _Point(lam, beta, ll, h, grad, curv, s_lam, hp_inv, groups, laml, None, ok)
+    info = FitInfo(converged=bool(ok), message=message if ok else message + "; the penalized information is "
+                   "not positive definite there", outer_iterations=0, inner_iterations=0, gradient_norm=0.0)
+    rho = np.log(np.maximum(lam, 1e-300))
+    return _finish(problem, point, info, start, rho, rho, np.zeros(len(lam), dtype=bool))
+
+
 def _finish(problem, point: _Point, info: FitInfo, start: float, low, high, moving) -> FitResult:
     rho = np.log(point.lam)
     names = [p.name for p in problem.penalties]

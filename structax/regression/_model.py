@@ -170,6 +170,8 @@ class Model:
               equal-weight mixture; ``ensemble_backend="vmap" | "sequential" | "dask"``;
             - ``orthogonalize="pho" | "batch" | None``: the identifiability correction;
             - ``warm_start=True``: start the structured coefficients at the structured-only fit;
+            - ``refit=False``: ``True`` re-selects λ and refits the structured part by LAML given the
+              trained networks (by default the trained coefficients keep the structured fit's λ);
             - ``training_progress="auto"``: progress bar with the running train and validation loss.
 
         Returns
