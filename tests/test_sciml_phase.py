@@ -177,6 +177,23 @@ def test_init_phase_warm_start_equals_pghi_fgla():
     np.testing.assert_allclose(a, b, atol=1e-12)
 
 
+def test_raar_steps_match_their_definition_and_the_history():
+    """n_raar=2 is two RAAR steps written out by hand (Luke 2005, beta 0.9), then FGLA from P_C2(z)."""
+    x = vibrato_with_bursts(0.25)
+    n_fft, hop = 128, 32
+    S = np.abs(phase.stft(x, n_fft, hop))
+    y, info = phase.retrieve(S, n_fft, hop, method="pghi+fgla", n_iter=2, n_raar=2, length=x.size,
+                             return_info=True)
+    P1 = lambda c: phase.stft(phase.istft(c, n_fft, hop, x.size), n_fft, hop)  # noqa: E731
+    P2 = lambda c: S * np.exp(1j * np.angle(c))  # noqa: E731
+    z = S * np.exp(1j * phase.pghi_phase(S, n_fft, hop))
+    for _ in range(2):
+        z = 0.45 * (2 * P1(2 * P2(z) - z) - (2 * P2(z) - z) + z) + 0.1 * P2(z)
+    np.testing.assert_allclose(y, phase.istft(P2(z), n_fft, hop, x.size), atol=1e-10)
+    assert info.spectral_convergence.shape == (3,)
+    assert info.spectral_convergence[-1] == pytest.approx(phase.spectral_convergence(S, y, n_fft, hop), abs=1e-6)
+
+
 # ---------------------------------------------------------------- bad input
 
 @pytest.mark.parametrize("S,kwargs,err,match", [
@@ -198,6 +215,8 @@ def test_init_phase_warm_start_equals_pghi_fgla():
     (np.ones((129, 4)), {"method": "adam"}, ValueError, "method must be one of"),
     (np.ones((129, 4)), {"n_iter": -1}, ValueError, "n_iter must be a non-negative integer"),
     (np.ones((129, 4)), {"momentum": 1.5}, ValueError, r"momentum must be in \[0, 1\]"),
+    (np.ones((129, 4)), {"n_iter": 10, "n_raar": 11}, ValueError, r"n_raar must be an integer in \[0, n_iter=10\]"),
+    (np.ones((129, 4)), {"n_raar": -1}, ValueError, "n_raar must be an integer"),
     (np.ones((129, 4)), {"init_phase": np.zeros((129, 4))}, ValueError, "init_phase is for method='gla' or 'fgla'"),
     (np.ones((129, 4)), {"method": "fgla", "init_phase": np.zeros((129, 3))}, ValueError,
      r"init_phase must be finite with the shape of S \(129, 4\), got shape \(129, 3\)"),

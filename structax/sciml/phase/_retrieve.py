@@ -13,6 +13,7 @@ __all__ = ["retrieve", "spectral_convergence", "check_magnitude", "PhaseRetrieva
 
 METHODS = ("gla", "fgla", "pghi", "pghi+fgla")
 _PROGRESS_AFTER_S = 2.0
+_RAAR_BETA = 0.9
 
 
 class PhaseRetrievalInfo(NamedTuple):
@@ -131,7 +132,7 @@ def spectral_convergence(S: np.ndarray, x: np.ndarray, n_fft: int | None = None,
 
 def retrieve(S: np.ndarray, n_fft: int | None = None, hop_length: int | None = None, *,
              method: Literal["gla", "fgla", "pghi", "pghi+fgla"] = "pghi+fgla", n_iter: int = 100,
-             length: int | None = None, momentum: float = 0.99, tol: float = 1e-5,
+             length: int | None = None, momentum: float = 0.99, n_raar: int = 0, tol: float = 1e-5,
              random_state: int | np.random.Generator | None = 0, init_phase: np.ndarray | None = None,
              return_info: bool = False, progress: bool | Literal["auto"] = "auto"):
     """Recover a signal from the magnitude of its STFT (phase retrieval).
@@ -156,6 +157,10 @@ def retrieve(S: np.ndarray, n_fft: int | None = None, hop_length: int | None = N
         Length of the output signal (``len(x)``); ``hop_length * (n_frames - 1)`` by default.
     momentum : float
         FGLA's extrapolation ``alpha`` (Perraudin et al. use 0.99); ignored by ``"gla"``.
+    n_raar : int
+        The first ``n_raar`` of the ``n_iter`` iterations are RAAR steps (relaxed averaged
+        alternating reflections, Luke 2005, with ``beta = 0.9``) instead of (fast) Griffin–Lim steps;
+        each costs the same one STFT round trip. 0 (default): none. See Notes.
     tol : float
         PGHI integrates only coefficients above ``tol * S.max()``.
     random_state : int or numpy.random.Generator, optional
@@ -186,12 +191,20 @@ def retrieve(S: np.ndarray, n_fft: int | None = None, hop_length: int | None = N
     less to do than a random phase, which is where most of the gain over ``librosa.griffinlim``
     comes from on tonal signals.
 
+    Alternating projections stagnate where the start is wrong in a whole region (interfering partials,
+    unresolved harmonics). RAAR, ``z <- beta/2 (R_C1 R_C2 + I) z + (1 - beta) P_C2 z`` with the
+    reflections ``R = 2P - I``, is not a descent method for the inconsistency and can leave such a
+    region; ``n_raar=30`` RAAR steps before 70 FGLA steps lowered the spectral convergence after 100
+    iterations by 0-3 dB on every benchmark signal (``benchmarks/bench_sciml_phase.py``).
+
     References
     ----------
     D. Griffin and J. Lim, "Signal estimation from modified short-time Fourier transform",
     IEEE Trans. ASSP 32(2), 1984. N. Perraudin, P. Balazs and P. L. Søndergaard, "A fast
     Griffin-Lim algorithm", IEEE WASPAA 2013. Z. Průša, P. Balazs and P. L. Søndergaard, "A
     noniterative method for reconstruction of phase from STFT magnitude", IEEE/ACM TASLP 25(5), 2017.
+    D. R. Luke, "Relaxed averaged alternating reflections for diffraction imaging", Inverse Problems
+    21(1), 2005.
 
     Examples
     --------
@@ -214,6 +227,9 @@ def retrieve(S: np.ndarray, n_fft: int | None = None, hop_length: int | None = N
         raise ValueError(f"n_iter must be a non-negative integer, got {n_iter!r}")
     if method != "gla" and not (np.isfinite(momentum) and 0.0 <= momentum <= 1.0):
         raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+    if (isinstance(n_raar, bool) or not isinstance(n_raar, (int, np.integer)) or n_raar < 0
+            or n_raar > n_iter and method != "pghi"):
+        raise ValueError(f"n_raar must be an integer in [0, n_iter={n_iter}], got {n_raar!r}")
     if not (np.isfinite(tol) and 0.0 <= tol < 1.0):
         raise ValueError(f"tol must be in [0, 1), got {tol!r}")
     if init_phase is not None:
@@ -247,8 +263,20 @@ def retrieve(S: np.ndarray, n_fft: int | None = None, hop_length: int | None = N
     beta = alpha / (1.0 + alpha)
     tiny = np.finfo(float).tiny
     start, start_cpu = time.perf_counter(), time.process_time()
+    n_raar = 0 if method == "pghi" else int(n_raar)
     with _progress(progress, n_iter) as advance:
-        for _ in range(n_iter):
+        z = coef
+        for _ in range(n_raar):  # RAAR (Luke 2005) on z; the estimate is P_C2(z) = coef
+            if return_info:
+                t0, c0 = time.perf_counter(), time.process_time()
+                history.append(np.linalg.norm(mag - np.abs(plan.forward(plan.inverse(coef)))) / norm_s)
+                tracked += time.perf_counter() - t0
+                tracked_cpu += time.process_time() - c0
+            reflected = 2.0 * coef - z
+            z = _RAAR_BETA * (plan.forward(plan.inverse(reflected)) - coef + z) + (1.0 - _RAAR_BETA) * coef
+            coef = z * (mag / (np.abs(z) + tiny))
+            advance()
+        for _ in range(n_iter - n_raar):
             rebuilt = plan.forward(plan.inverse(coef))
             if return_info:
                 t0, c0 = time.perf_counter(), time.process_time()
