@@ -24,6 +24,10 @@ def register(app: typer.Typer) -> None:
         hidden: str = typer.Option("32,32", "--hidden", help="one-electron layer widths, comma-separated"),
         determinants: int = typer.Option(4, "--determinants", help="number of determinants"),
         seed: int = typer.Option(0, "--seed"),
+        pretrain: str = typer.Option("none", "--pretrain",
+                                     help="none, or hf: fit the orbitals to Hartree–Fock (PySCF) first"),
+        pretrain_steps: int = typer.Option(300, "--pretrain-steps", help="steps of the pretraining"),
+        basis: str = typer.Option("cc-pvdz", "--basis", help="PySCF basis of the Hartree–Fock pretraining"),
         resume: bool = typer.Option(False, "--resume", help="continue from OUT/checkpoint.pkl"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress display"),
     ) -> None:
@@ -40,10 +44,12 @@ def register(app: typer.Typer) -> None:
         try:
             settings = VMCSettings(steps=steps, n_walkers=walkers, inference_steps=inference_steps,
                                    optimizer=optimizer, learning_rate=learning_rate, laplacian=laplacian,
-                                   hidden=widths, n_determinants=determinants, seed=seed)
+                                   hidden=widths, n_determinants=determinants, seed=seed,
+                                   pretrain=None if pretrain.lower() == "none" else pretrain.lower(),
+                                   pretrain_steps=pretrain_steps, pretrain_basis=basis)
             result = run_vmc(system, settings, progress=not quiet and "auto", checkpoint_dir=str(out),
                              resume=resume)
-        except (MoleculeError, ValueError) as err:
+        except (MoleculeError, ValueError, ImportError) as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(code=1)
         summary = save_result(result, str(out))

@@ -62,6 +62,11 @@ class VMCSettings:
     seed : int
     checkpoint_every : int
         Steps between checkpoints when a checkpoint directory is given (0: only at the end).
+    pretrain : {None, "hf"}
+        "hf": before the energy optimisation, fit the network's orbitals to Hartree–Fock orbitals from
+        PySCF (:func:`pretrain_orbitals`; needs ``pip install pyscf``). None: start from random parameters.
+    pretrain_steps, pretrain_basis, pretrain_learning_rate :
+        Adam steps, PySCF basis and initial learning rate of the pretraining.
     """
 
     n_walkers: int = 512
@@ -83,6 +88,10 @@ class VMCSettings:
     n_determinants: int = 4
     seed: int = 0
     checkpoint_every: int = 500
+    pretrain: str | None = None
+    pretrain_steps: int = 300
+    pretrain_basis: str = "cc-pvdz"
+    pretrain_learning_rate: float = 1e-2
 
     def __post_init__(self):
         checks = {"n_walkers": self.n_walkers >= 2, "steps": self.steps >= 0, "mcmc_steps": self.mcmc_steps >= 1,
@@ -90,11 +99,15 @@ class VMCSettings:
                   "learning_rate": self.learning_rate > 0, "lr_decay": self.lr_decay > 0,
                   "sr_damping": self.sr_damping > 0, "sr_max_norm": self.sr_max_norm > 0,
                   "clip_width": self.clip_width > 0, "n_determinants": self.n_determinants >= 1,
-                  "cg_iterations": self.cg_iterations >= 1}
+                  "cg_iterations": self.cg_iterations >= 1, "pretrain_steps": self.pretrain_steps >= 0,
+                  "pretrain_learning_rate": self.pretrain_learning_rate > 0}
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"{name}: invalid value {getattr(self, name)!r} (expected a positive number"
-                                 f"{'' if name not in ('steps', 'burn_in', 'inference_steps') else ' or 0'})")
+                                 f"{'' if name not in ('steps', 'burn_in', 'inference_steps', 'pretrain_steps') else ' or 0'})")
+        if self.pretrain not in (None, "hf"):
+            raise ValueError(f"pretrain: expected None or 'hf' (Hartree–Fock orbitals from PySCF), "
+                             f"received {self.pretrain!r}")
         for name, allowed in (("optimizer", ("sr", "adam")), ("sr_solver", ("direct", "cg")),
                               ("laplacian", ("auto", "folx", "hessian"))):
             if getattr(self, name) not in allowed:
@@ -248,6 +261,10 @@ class _Progress:
             self.bar.update(self.task, completed=done,
                             description=f"E = {energy:.5f} ± {se:.5f}  var {variance:.4f}{extra}")
 
+    def update_text(self, done: int, text: str):
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, description=text)
+
     def close(self):
         if self.bar is not None:
             self.bar.stop()
@@ -272,6 +289,8 @@ class VMCResult:
     cpu_seconds: float
     wall_seconds: float
     reference: float = field(default=float("nan"))
+    pretrain_trace: pd.DataFrame | None = None
+    hartree_fock_energy: float | None = None
 
     def summary(self) -> dict:
         """JSON-ready summary (energy, energy_std_error, steps, variance, reference, error_mha, times)."""
@@ -282,6 +301,10 @@ class VMCResult:
                 "n_walkers": int(self.settings.n_walkers), "optimizer": self.settings.optimizer,
                 "reference": None if not np.isfinite(self.reference) else self.reference, "error_mha": err,
                 "blocking_level": None if self.blocking is None else int(self.blocking.level),
+                "pretrain": self.settings.pretrain,
+                "pretrain_steps": 0 if self.pretrain_trace is None else int(len(self.pretrain_trace)),
+                "pretrain_basis": self.settings.pretrain_basis if self.settings.pretrain else None,
+                "hartree_fock_energy": self.hartree_fock_energy,
                 "cpu_seconds": self.cpu_seconds, "wall_seconds": self.wall_seconds}
 
 
@@ -292,7 +315,7 @@ def _save_checkpoint(path: str, state: TrainState, trace: list, key) -> None:
     os.replace(tmp, path)
 
 
-def optimize(wf: NeuralWavefunction, settings: VMCSettings, *, params=None, progress="auto",
+def optimize(wf: NeuralWavefunction, settings: VMCSettings, *, params=None, walkers=None, progress="auto",
              checkpoint_dir: str | None = None, resume: bool = False, callback: Callable | None = None,
              max_cpu_seconds: float | None = None, sharding: jax.sharding.Sharding | None = None):
     """Optimise ``wf`` by VMC. Returns the final :class:`TrainState` and the per-step trace (DataFrame).
@@ -300,6 +323,9 @@ def optimize(wf: NeuralWavefunction, settings: VMCSettings, *, params=None, prog
     ``sharding``: where the walkers live, e.g. ``NamedSharding(Mesh(jax.devices(), ("walkers",)),
     PartitionSpec("walkers"))`` to split them over several devices; the jit-compiled steps then run on
     every device's walkers and XLA adds the reductions (energy, gradient, Fisher products) across them.
+
+    ``params`` and ``walkers`` (positions, (n_walkers, n_electrons, 3)) replace the random initial
+    parameters and walkers, e.g. those of :func:`pretrain_orbitals`.
 
     ``max_cpu_seconds`` stops the optimisation early once this process has used that much CPU time
     since the call (the trace then has fewer than ``settings.steps`` rows).
@@ -311,7 +337,12 @@ def optimize(wf: NeuralWavefunction, settings: VMCSettings, *, params=None, prog
     step_fn, tx = make_train_step(wf, settings)
     params = wf.init(k_init) if params is None else params
     log_density = lambda r: 2.0 * wf.log_abs(params, r)  # noqa: E731
-    walkers = init_walkers(wf.init_walkers(k_walk, settings.n_walkers), log_density)
+    if walkers is None:
+        walkers = wf.init_walkers(k_walk, settings.n_walkers)
+    elif np.shape(walkers) != (settings.n_walkers, wf.n_electrons, 3):
+        raise ValueError(f"walkers: expected shape {(settings.n_walkers, wf.n_electrons, 3)}, "
+                         f"received {np.shape(walkers)}")
+    walkers = init_walkers(jnp.asarray(walkers), log_density)
     if sharding is not None:
         walkers = jax.device_put(walkers, sharding)
     step_size = jnp.asarray(0.3)
@@ -440,21 +471,41 @@ def run_vmc(system: "str | Molecule", settings: VMCSettings | None = None, *, pr
         settings if not overrides else VMCSettings(**{**settings.__dict__, **overrides}))
     cpu0, wall0 = time.process_time(), time.perf_counter()
     wf = NeuralWavefunction(mol, settings.wavefunction_config)
-    state, train_trace = optimize(wf, settings, progress=progress, checkpoint_dir=checkpoint_dir, resume=resume,
-                                  max_cpu_seconds=max_cpu_seconds)
+    params = walkers = pre_trace = hf_energy = None
+    resuming = resume and checkpoint_dir and os.path.exists(os.path.join(checkpoint_dir, "checkpoint.pkl"))
+    if settings.pretrain == "hf" and not resuming:
+        from ._pretrain import hartree_fock, pretrain_orbitals
+
+        hf = hartree_fock(mol, settings.pretrain_basis)
+        hf_energy = hf.energy
+        # the same initial parameters as without pretraining (optimize's first key)
+        params = wf.init(jax.random.split(jax.random.key(settings.seed), 4)[0])
+        bar = _Progress(progress, settings.pretrain_steps, "pretraining")
+        try:
+            params, walkers, pre_trace = pretrain_orbitals(
+                wf, params, hf, jax.random.fold_in(jax.random.key(settings.seed), 17), steps=settings.pretrain_steps,
+                n_walkers=settings.n_walkers, learning_rate=settings.pretrain_learning_rate,
+                progress=lambda t, loss: bar.update_text(t + 1, f"orbital loss {loss:.4f}") if t % 10 == 0 else None)
+        finally:
+            bar.close()
+    state, train_trace = optimize(wf, settings, params=params, walkers=walkers, progress=progress,
+                                  checkpoint_dir=checkpoint_dir, resume=resume, max_cpu_seconds=max_cpu_seconds)
     energy, se, var, blk, inf_trace = evaluate(wf, state.params, state.walkers, state.step_size, settings,
                                                progress=progress)
     return VMCResult(mol, settings, float(energy), float(se), float(var), train_trace, inf_trace, blk,
                      jax.device_get(state.params), state.walkers, float(state.step_size),
-                     time.process_time() - cpu0, time.perf_counter() - wall0, reference_energy(mol))
+                     time.process_time() - cpu0, time.perf_counter() - wall0, reference_energy(mol), pre_trace,
+                     hf_energy)
 
 
 def save_result(result: VMCResult, out: str) -> dict:
-    """Write ``energy_trace.csv`` (optimisation), ``inference_trace.csv``, ``result.json`` and
-    ``energy.png`` into ``out``; returns the summary dict."""
+    """Write ``energy_trace.csv`` (optimisation), ``inference_trace.csv``, ``result.json``,
+    ``energy.png`` and, after pretraining, ``pretrain_trace.csv`` into ``out``; returns the summary dict."""
     os.makedirs(out, exist_ok=True)
     result.train_trace.to_csv(os.path.join(out, "energy_trace.csv"), index=False)
     result.inference_trace.to_csv(os.path.join(out, "inference_trace.csv"), index=False)
+    if result.pretrain_trace is not None:
+        result.pretrain_trace.to_csv(os.path.join(out, "pretrain_trace.csv"), index=False)
     summary = result.summary()
     with open(os.path.join(out, "result.json"), "w", encoding="utf-8") as fh:
         json.dump(summary, fh, indent=2)

@@ -159,6 +159,12 @@ class NeuralWavefunction:
             mats.append(jnp.transpose(phi, (1, 0, 2)))  # (K, electron, orbital)
         return mats, r_en
 
+    def orbital_matrices(self, params: dict, r: jax.Array) -> list:
+        """The orbital matrices per spin, ``[(n_det, n_up, n_up), (n_det, n_down, n_down)]`` (determinant,
+        electron, orbital; a spin without electrons is left out) at electron positions ``r`` (n_electrons, 3).
+        ψ = exp(J) Σ_k Π_σ det of these matrices."""
+        return self._orbitals(params, r)[0]
+
     def _jastrow(self, params, r, r_en):
         c = jax.nn.softplus(params["jastrow"]["en"])
         j = -jnp.sum(self._charges * r_en / (1.0 + c * r_en))
