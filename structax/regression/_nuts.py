@@ -15,11 +15,14 @@ __all__ = ["fit_nuts", "PRIORS", "PARAMETERIZATIONS"]
 PRIORS = ("uniform",)  # or a tuple ("gamma", shape, rate)
 PARAMETERIZATIONS = ("auto", "noncentered", "centered")
 RHAT_MAX = 1.01
+# parameterization="auto": a term is centred when the prior carries less than this share of the posterior
+# precision on its penalty range space (tr(S_λ̂ Vp) / rank)
+AUTO_CENTRED_BELOW = 0.5
 
 
 def fit_nuts(model, data, weights=None, *, num_warmup: int = 500, num_samples: int = 500, chains: int = 2,
              seed: int = 0, prior: str | tuple = "uniform", parameterization: str = "auto",
-             mass_matrix: str = "diagonal", target_accept: float = 0.8, progress: bool | str = "auto"):
+             mass_matrix: str = "diagonal", target_accept: float = 0.95, progress: bool | str = "auto"):
     """Fully Bayesian fit of a structured model: coefficients and smoothing parameters sampled by NUTS.
 
     Called by ``Model.fit(data, weights, method="nuts", **options)``. First runs the ordinary LAML fit
@@ -77,7 +80,9 @@ def fit_nuts(model, data, weights=None, *, num_warmup: int = 500, num_samples: i
         Mass matrix adapted in the warm-up. ``"dense"`` (default) absorbs the linear correlations between
         coefficients that the design induces; ``"diagonal"`` is cheaper per step for many coefficients.
     target_accept : float
-        NUTS target acceptance rate of the adaptation, in (0, 1).
+        NUTS target acceptance rate of the adaptation, in (0, 1). The default 0.95 (smaller steps) is
+        what hierarchical models need: on mgcv's ``gam4_normal`` fixture 0.8 gave 10 divergences in
+        2 × 500 draws and 0.95 none, at twice the leapfrog steps.
     progress : bool or "auto"
         Progress bars of the LAML fit and of the sampler ("auto": on a terminal only).
 
@@ -254,7 +259,7 @@ class _Target:
             if parameterization == "auto":
                 s_lam = sum(lam_hat[j] * pens[j].matrix for j in idx)
                 prior_share = float(np.trace(s_lam @ cov_hat[cols, cols])) / max(int(keep.sum()), 1)
-                nc = not (prior_share < 0.5)  # NaN (unusable Vp) -> non-centred
+                nc = not (prior_share < AUTO_CENTRED_BELOW)  # NaN (unusable Vp) -> non-centred
             else:
                 nc = parameterization == "noncentered"
             self.groups.append((np.arange(cols.start, cols.stop), jnp.asarray(vec[:, ~keep]), jnp.asarray(vec[:, keep]),
