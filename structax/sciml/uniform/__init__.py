@@ -13,7 +13,7 @@ plot_study         log–log figure of L2 and L∞ error against n
 fit_rates          slopes of log error against log n
 teacher_network    random ReLU teacher (depth, width), normalized to mean 0 and sd 1 on the cube
 relu_network       evaluate a ReLU network given as ``[(W, b), ...]``
-train_student      least-squares training of a student network (Adam, jit-compiled scan)
+train_student      least-squares training of a student network (full-batch L-BFGS or minibatch Adam)
 l2_error           Monte Carlo L2 distance of two networks on the cube
 linf_error         L∞ distance: dense grid plus adversarial search by projected gradient ascent
 
