@@ -1,0 +1,89 @@
+"""Neural VMC with and without Hartree–Fock pretraining (PySCF) on LiH and Be, at the same CPU budget.
+
+Each run: the same network, walkers, seed and optimisation CPU budget; "hf" first fits the orbitals to
+PySCF Hartree–Fock orbitals (cc-pVDZ, 300 Adam steps), then stochastic reconfiguration; both end with the
+same fixed-parameter inference run (blocking standard error). CPU time is ``time.process_time`` of the
+whole run (HF, pretraining, optimisation, inference and compilation).
+
+    OPENBLAS_NUM_THREADS=1 nice -n 19 python benchmarks/bench_vmc_pretrain.py run LiH hf --out runs/pre
+    OPENBLAS_NUM_THREADS=1 nice -n 19 python benchmarks/bench_vmc_pretrain.py run LiH none --out runs/pre
+    python benchmarks/bench_vmc_pretrain.py table --out runs/pre
+
+Run one at a time on a shared machine; ``--cpu-minutes`` sets the optimisation budget (default 6).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+SETTINGS = dict(n_walkers=256, steps=100_000, inference_steps=500, pretrain_steps=300, pretrain_basis="cc-pvdz")
+
+
+def cmd_run(system: str, pretrain: str, out: str, cpu_minutes: float, walkers: int | None,
+            inference_steps: int | None, seed: int) -> None:
+    import structax  # noqa: F401  (float64)
+    from structax.sciml.vmc import run_vmc, save_result
+
+    cfg = dict(SETTINGS, seed=seed)
+    if walkers:
+        cfg["n_walkers"] = walkers
+    if inference_steps is not None:
+        cfg["inference_steps"] = inference_steps
+    folder = os.path.join(out, f"{system}_{pretrain}")
+    res = run_vmc(system, progress="auto", max_cpu_seconds=60 * cpu_minutes,
+                  pretrain=None if pretrain == "none" else pretrain, **cfg)
+    summary = save_result(res, folder)
+    summary.update(load_average=os.getloadavg()[0], cpu_budget_min=cpu_minutes,
+                   first_energies=res.train_trace["energy"].iloc[:10].tolist())
+    with open(os.path.join(folder, "result.json"), "w", encoding="utf-8") as fh:
+        json.dump(summary, fh, indent=2)
+    print(json.dumps(summary, indent=2))
+
+
+def cmd_table(out: str) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from structax.sciml.vmc import REFERENCE_ENERGIES
+
+    print(f"{'system':6} {'pretrain':8} {'reached (Ha)':>24} {'error mHa':>14} {'start E':>9} {'E@200':>9} "
+          f"{'CPU min':>8} {'steps':>6} {'walkers':>7}")
+    for name in sorted(os.listdir(out)):
+        path = os.path.join(out, name, "result.json")
+        if not os.path.exists(path):
+            continue
+        with open(path, encoding="utf-8") as fh:
+            s = json.load(fh)
+        system, pretrain = name.rsplit("_", 1)
+        ref = REFERENCE_ENERGIES[system][0]
+        trace = pd.read_csv(os.path.join(out, name, "energy_trace.csv"))
+        start = float(np.median(trace["energy"].iloc[:10]))
+        at200 = float(np.median(trace["energy"].iloc[190:210])) if len(trace) > 210 else float("nan")
+        err = (s["energy"] - ref) * 1e3
+        print(f"{system:6} {pretrain:8} {s['energy']:12.6f} ± {s['energy_std_error']:.6f} "
+              f"{err:+7.2f} ± {1e3 * s['energy_std_error']:4.2f} {start:9.4f} {at200:9.4f} "
+              f"{s['cpu_seconds'] / 60:8.2f} {s['steps']:6d} {s['n_walkers']:7d}")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", choices=["run", "table"])
+    ap.add_argument("system", nargs="?", choices=["Li", "LiH", "Be", "H2", "He"])
+    ap.add_argument("pretrain", nargs="?", choices=["hf", "none"], default="hf")
+    ap.add_argument("--out", default="benchmarks/results/vmc_pretrain")
+    ap.add_argument("--cpu-minutes", type=float, default=6.0, help="CPU budget of the optimisation")
+    ap.add_argument("--walkers", type=int, default=None)
+    ap.add_argument("--inference-steps", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    if a.command == "run":
+        if a.system is None:
+            ap.error("run: name a system, e.g. 'run LiH hf'")
+        cmd_run(a.system, a.pretrain, a.out, a.cpu_minutes, a.walkers, a.inference_steps, a.seed)
+    else:
+        cmd_table(a.out)
+
+
+if __name__ == "__main__":
+    main()
