@@ -315,3 +315,24 @@ def test_missing_covariates_at_prediction_give_nan_rows():
     assert np.isnan(pred[[1, 2]]).all()
     assert np.allclose(pred[[0, 3]], m.mean(new.iloc[[0, 3]]))
     assert len(m.predict(new)) == 4  # no rows lost
+
+
+def test_large_score_does_not_loosen_smoothing_convergence():
+    """The LAML score grows with n (here with case weights 500: |V| ≈ 1.6e6) while its gradient in log λ
+    stays of the order of the edf; a purely relative tolerance (1e-6·|V| ≈ 1.6) stopped with gradient
+    0.6 and LAML 0.08 above the optimum. The absolute cap holds the gradient below 0.1."""
+    from structax.regression._fit import laml_score
+
+    rng = np.random.default_rng(1)
+    n = 2000
+    x1, x2, x3 = rng.uniform(size=(3, n))
+    y = rng.poisson(np.exp(np.sin(3 * x1) * np.cos(2 * x2) + 0.5 * x3))
+    m = sx.Model("y ~ te(x1, x2, k=5) + s(x3, k=10)", family="poisson", progress=False).fit(
+        {"x1": x1, "x2": x2, "x3": x3, "y": y}, weights=np.full(n, 500.0))
+    assert abs(m.fit_info_["laml"]) > 1e6 and m.converged_
+    assert m.fit_info_["gradient_norm"] <= 0.1
+    for j in range(len(m.lam_)):  # a local optimum: no neighbour (λ_j x 0.3 or x 3) scores lower
+        for factor in (0.3, 3.0):
+            lam = m.lam_.copy()
+            lam[j] *= factor
+            assert laml_score(m._problem, lam, m.coef_)[0] > m.fit_info_["laml"]
