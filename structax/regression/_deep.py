@@ -138,9 +138,11 @@ class DeepNetwork:
 def deep_networks(formulas: Mapping[str, Any], networks: Mapping[str, Any] | None, standardize: bool) -> list[DeepNetwork]:
     """One :class:`DeepNetwork` per network name used in the formulas; a name used by several parameters
     is one shared body with one output column (head) per parameter."""
+    found: dict[str, DeepNetwork] = {}
+    if not any(formula.deep_terms for formula in formulas.values()):
+        return []  # structured models do not import the network stack (equinox, optax)
     from ..nets import as_network
 
-    found: dict[str, DeepNetwork] = {}
     for k, (param, formula) in enumerate(formulas.items()):
         for term in formula.deep_terms:
             if networks is None or term.network not in networks:
