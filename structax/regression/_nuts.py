@@ -274,7 +274,8 @@ class _Target:
     def _rho(self, u):
         rho = jnp.asarray(self.rho_fixed)
         if self.prior == "uniform":
-            free_rho = jnp.asarray(self.low[self.free]) + jnp.asarray((self.high - self.low)[self.free]) * jax.nn.sigmoid(u)
+            span = jnp.asarray((self.high - self.low)[self.free])
+            free_rho = jnp.asarray(self.low[self.free]) + span * jax.nn.sigmoid(u)
             log_prior = jnp.sum(jax.nn.log_sigmoid(u) + jax.nn.log_sigmoid(-u))  # uniform ρ: Jacobian of the map
         else:
             _, a, b = self.prior

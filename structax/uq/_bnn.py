@@ -367,7 +367,8 @@ def _hierarchical_prior(members):
         sq = jnp.stack([sum(jnp.sum(leaves[i] ** 2) for i in g) for g in groups])
         return sq, np.array([sum(leaves[i].size for i in g) for g in groups])
 
-    sq, size = jax.vmap(lambda n: sq_and_size(n)[0])(members["net"]), sq_and_size(jax.tree.map(lambda a: a[0], members["net"]))[1]
+    sq = jax.vmap(lambda n: sq_and_size(n)[0])(members["net"])
+    size = sq_and_size(jax.tree.map(lambda a: a[0], members["net"]))[1]
     # conditional mode of log precision given the weights (hyperprior N(0, s^2)): solved by a few Newton steps
     t = jnp.log(size / jnp.maximum(sq, 1e-12))
     for _ in range(20):
