@@ -15,11 +15,16 @@ Fitting core (pure functions over a Problem)
     select_smoothing   smoothing parameters by Laplace-approximate marginal likelihood
     build_log_posterior  the penalized log-likelihood as one pure JAX function of the coefficients
                          (full data or minibatch), for Laplace, optax and BlackJAX
+    fit_nuts           a fully Bayesian fit with BlackJAX NUTS (``Model.fit(data, method="nuts")``)
+
+Neural-network terms ``deep(net, ...)`` (semi-structured models) are described in
+:mod:`structax.regression._deep` and docs/deep.md.
 """
 from ._data import DataError
 from ._fit import build_log_posterior, inner_fit, select_smoothing
 from ._formula import FormulaError, parse_formula
 from ._model import ConvergenceWarning, Model, NotFittedError
+from ._nuts import fit_nuts
 
 __all__ = ["Model", "NotFittedError", "ConvergenceWarning", "parse_formula", "FormulaError", "DataError", "inner_fit",
-           "select_smoothing", "build_log_posterior"]
+           "select_smoothing", "build_log_posterior", "fit_nuts"]

@@ -27,7 +27,9 @@ Building blocks
    :toctree: generated/
 
    run_nuts                -- one NUTS chain per starting point, vmapped, each with window adaptation
+   run_mclmc               -- the same with BlackJAX MCLMC (tuned L, step size, diagonal preconditioner)
    chain_diagnostics       -- R-hat and ESS within each chain and across chains
+   rhat_ess                -- per-quantity split R-hat and effective sample size of stacked chains
    canonicalize_mlp        -- remove sign-flip and permutation symmetries of tanh MLP weights
    ggn_laplace             -- linearized Laplace with a GGN and marginal-likelihood prior precision
    log_marginal_likelihood -- the Laplace evidence as a function of the prior precision
@@ -51,11 +53,11 @@ True
 """
 from ._bnn import LIKELIHOODS, METHODS, BNNPosterior, fit_bnn
 from ._laplace import LaplaceInfo, ggn_laplace, log_marginal_likelihood
-from ._mcmc import ChainInfo, canonicalize_mlp, chain_diagnostics, run_nuts
+from ._mcmc import ChainInfo, canonicalize_mlp, chain_diagnostics, rhat_ess, run_mclmc, run_nuts
 from ._mixture import MixturePredictive
 
 __all__ = [
     "fit_bnn", "BNNPosterior", "MixturePredictive", "METHODS", "LIKELIHOODS",
-    "run_nuts", "chain_diagnostics", "canonicalize_mlp", "ChainInfo",
+    "run_nuts", "run_mclmc", "rhat_ess", "chain_diagnostics", "canonicalize_mlp", "ChainInfo",
     "ggn_laplace", "log_marginal_likelihood", "LaplaceInfo",
 ]
