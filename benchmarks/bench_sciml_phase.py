@@ -80,12 +80,14 @@ def bars(seconds, seeds, repeats, n_fft, hop, out_dir, figure=True):
         gain = np.mean(ref) - ours["pghi+fgla"]
         print(f"| {kind} | {np.mean(ref):.1f} ({min(ref):.1f} .. {max(ref):.1f}) | {ours['gla']:.1f} | "
               f"{ours['fgla']:.1f} | {ours['pghi']:.1f} | **{ours['pghi+fgla']:.1f}** | {gain:+.1f} "
-              f"(worst seed {min(ref) - ours['pghi+fgla']:+.1f}) | {ours['raar']:.1f} ({np.mean(ref) - ours['raar']:+.1f}) | "
+              f"(worst seed {min(ref) - ours['pghi+fgla']:+.1f}) | "
+              f"{ours['raar']:.1f} ({np.mean(ref) - ours['raar']:+.1f}) | "
               f"{lw:.2f} / {lc:.2f} | {ow:.2f} / {oc:.2f} | "
               f"{oc / lc:.2f} | {1e3 * lc / N_ITER:.2f} / {1e3 * info.iter_cpu_seconds / N_ITER:.2f} "
               f"(+ PGHI {1e3 * info.init_seconds:.0f} ms wall) |")
     print("\nSC: spectral convergence 20 log10(||S - |STFT(x_hat)| ||_F / ||S||_F); gain: librosa mean minus "
-          "pghi+fgla (bar: >= 5 dB); n_raar=30: the first 30 of the 100 iterations are RAAR steps; CPU ratio: pghi+fgla over librosa, whole calls (bar: <= 2); times: best of "
+          "pghi+fgla (bar: >= 5 dB); n_raar=30: the first 30 of the 100 iterations are RAAR steps; "
+          "CPU ratio: pghi+fgla over librosa, whole calls (bar: <= 2); times: best of "
           f"{repeats} runs; CPU ms/iter: librosa's whole call / 100, ours without PGHI.")
     if figure:
         figure_bars(out_dir, n_fft, hop, seconds)

@@ -3,8 +3,8 @@
 
 Random ReLU teachers (depth 5, width 32, input dimension 1 and 3, normalized to sd 1 on [-1, 1]^d); a student
 of depth 5 and width 64 is trained (full-batch L-BFGS, 2000 iterations, float64) on n = 1e2 ... 1e4 uniform
-samples; its training RMSE, L2 (Monte Carlo, 1e5 points) and L∞ error (2^18-point grid plus projected gradient ascent from the 64 worst
-grid points and 64 random points) are measured. Expected shape: L2 falls with n, L∞ far more slowly.
+samples; its training RMSE, L2 error (Monte Carlo, 1e5 points) and L∞ error (2^18-point grid plus projected
+gradient ascent from the 64 worst grid points and 64 random points) are measured. Expected shape: L2 falls with n, L∞ far more slowly.
 
 Writes benchmarks/out/bench_sciml_uniform.md / .csv and docs/img/sciml_uniform_errors.png.
 
