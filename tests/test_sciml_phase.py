@@ -245,7 +245,7 @@ def test_cli_phase_rebuilds_wav(tmp_path):
     src, out, fig = tmp_path / "in.wav", tmp_path / "out.wav", tmp_path / "fig.png"
     wavfile.write(src, SR, np.round(x * 32767).astype(np.int16))
     res = CliRunner().invoke(app, ["sciml", "phase", str(src), "--out", str(out), "--n-fft", "256",
-                                   "--hop-length", "64", "--n-iter", "50", "--figure", str(fig)])
+                                   "--hop-length", "64", "--n-iter", "50", "--n-raar", "10", "--figure", str(fig)])
     assert res.exit_code == 0, res.output
     assert "spectral convergence [dB]" in res.output and fig.stat().st_size > 10_000
     rate, y = wavfile.read(out)

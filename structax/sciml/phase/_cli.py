@@ -61,6 +61,7 @@ def register(app: typer.Typer) -> None:
         hop_length: int = typer.Option(256, "--hop-length", help="hop between frames"),
         method: str = typer.Option("pghi+fgla", "--method", help="gla, fgla, pghi or pghi+fgla"),
         n_iter: int = typer.Option(100, "--n-iter", help="Griffin-Lim iterations"),
+        n_raar: int = typer.Option(0, "--n-raar", help="the first N_RAAR iterations are RAAR steps"),
         seed: int = typer.Option(0, "--seed", help="seed of random initial phases"),
         figure: Optional[Path] = typer.Option(None, "--figure",
                                               help="also write a PNG: spectrograms and error per iteration"),
@@ -78,7 +79,7 @@ def register(app: typer.Typer) -> None:
             for c in range(x.shape[1]):
                 S = np.abs(_stft.stft(x[:, c], n_fft, hop_length))
                 y, info = _retrieve.retrieve(S, n_fft, hop_length, method=method, n_iter=n_iter,
-                                             length=x.shape[0], random_state=seed, return_info=True)
+                                             n_raar=n_raar, length=x.shape[0], random_state=seed, return_info=True)
                 channels.append(y)
                 infos.append(info)
             wall, cpu = time.perf_counter() - start, time.process_time() - cpu
