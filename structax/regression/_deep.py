@@ -380,7 +380,7 @@ def fit_deep(model, problem, groups, designs, family, formulas, response, y, col
              epochs: int = 200, batch_size: int = 32, validation_split: float = 0.1, patience: int | None = 20,
              optimizer=None, learning_rate: float = 1e-3, seed: int = 0, n_ensemble: int = 1,
              orthogonalize: str | None = "pho", warm_start: bool = True, ensemble_backend: str = "vmap",
-             refit: bool = False, training_progress="auto"):
+             refit: bool = False, training_progress=None):
     """Fit a model with deep terms (see the module docstring for the scheme); called by ``Model.fit``."""
     import dataclasses
     import warnings
@@ -435,6 +435,8 @@ def fit_deep(model, problem, groups, designs, family, formulas, response, y, col
     batch = min(int(batch_size), n_train)
     if optimizer is None:
         optimizer = make_optimizer(learning_rate, "cosine", total_steps=epochs * max(n_train // batch, 1))
+    if training_progress is None:  # the model's own setting: progress=False silences training too
+        training_progress = model.progress
     options = dict(validation_split=validation_split, epochs=epochs, batch_size=batch, optimizer=optimizer,
                    patience=patience, seed=int(seed), progress=training_progress)
     with warnings.catch_warnings(record=True) as caught:

@@ -172,7 +172,8 @@ class Model:
             - ``warm_start=True``: start the structured coefficients at the structured-only fit;
             - ``refit=False``: ``True`` re-selects λ and refits the structured part by LAML given the
               trained networks (by default the trained coefficients keep the structured fit's λ);
-            - ``training_progress="auto"``: progress bar with the running train and validation loss.
+            - ``training_progress``: progress bar with the running train and validation loss (default:
+              the model's ``progress``; "auto" shows it on a terminal).
 
         Returns
         -------
