@@ -7,7 +7,7 @@ whole run (HF, pretraining, optimisation, inference and compilation).
 
     OPENBLAS_NUM_THREADS=1 nice -n 19 python benchmarks/bench_vmc_pretrain.py run LiH hf --out runs/pre
     OPENBLAS_NUM_THREADS=1 nice -n 19 python benchmarks/bench_vmc_pretrain.py run LiH none --out runs/pre
-    python benchmarks/bench_vmc_pretrain.py table --out runs/pre
+    python benchmarks/bench_vmc_pretrain.py table --out runs/pre --img docs/img/sciml_vmc_pretrain.png
 
 Run one at a time on a shared machine; ``--cpu-minutes`` sets the optimisation budget (default 6).
 """
@@ -41,11 +41,13 @@ def cmd_run(system: str, pretrain: str, out: str, cpu_minutes: float, walkers: i
     print(json.dumps(summary, indent=2))
 
 
-def cmd_table(out: str) -> None:
+def cmd_table(out: str, img: str | None = None) -> None:
     import numpy as np
     import pandas as pd
 
     from structax.sciml.vmc import REFERENCE_ENERGIES
+
+    curves: dict = {}
 
     print(f"{'system':6} {'pretrain':8} {'reached (Ha)':>24} {'error mHa':>14} {'start E':>9} {'E@200':>9} "
           f"{'CPU min':>8} {'steps':>6} {'walkers':>7}")
@@ -64,6 +66,38 @@ def cmd_table(out: str) -> None:
         print(f"{system:6} {pretrain:8} {s['energy']:12.6f} ± {s['energy_std_error']:.6f} "
               f"{err:+7.2f} ± {1e3 * s['energy_std_error']:4.2f} {start:9.4f} {at200:9.4f} "
               f"{s['cpu_seconds'] / 60:8.2f} {s['steps']:6d} {s['n_walkers']:7d}")
+        curves.setdefault(system, {})[pretrain] = (trace, ref, s["energy"])
+    if img and curves:
+        _plot(curves, img)
+        print(f"wrote {img}")
+
+
+def _plot(curves: dict, img: str, window: int = 50) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.6 * len(curves), 3.5), squeeze=False)
+    for ax, (system, runs) in zip(axes[0], curves.items()):
+        for (pretrain, (trace, ref, final)), colour in zip(sorted(runs.items()), ("C0", "C1")):
+            e = trace["energy"].to_numpy()
+            smooth = np.convolve(e, np.ones(window) / window, mode="valid")
+            label = "HF pretraining" if pretrain == "hf" else "no pretraining"
+            ax.plot(trace["step"].to_numpy()[window - 1:], (smooth - ref) * 1e3, lw=1.2, color=colour, label=label)
+            ax.axhline((final - ref) * 1e3, color=colour, ls="--", lw=1)
+        ax.axhspan(-1.6, 1.6, color="green", alpha=0.15, label="chemical accuracy")
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_xlabel("optimisation step")
+        ax.set_ylabel(f"E − E_ref (mHa), running mean of {window}")
+        ax.set_title(f"{system} (dashed: inference estimate)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(img) or ".", exist_ok=True)
+    fig.savefig(img, dpi=110)
+    plt.close(fig)
 
 
 def main(argv=None) -> None:
@@ -76,13 +110,14 @@ def main(argv=None) -> None:
     ap.add_argument("--walkers", type=int, default=None)
     ap.add_argument("--inference-steps", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--img", default=None, help="table: also write a figure of the energy traces")
     a = ap.parse_args(argv)
     if a.command == "run":
         if a.system is None:
             ap.error("run: name a system, e.g. 'run LiH hf'")
         cmd_run(a.system, a.pretrain, a.out, a.cpu_minutes, a.walkers, a.inference_steps, a.seed)
     else:
-        cmd_table(a.out)
+        cmd_table(a.out, a.img)
 
 
 if __name__ == "__main__":
