@@ -273,6 +273,10 @@ def test_hartree_fock_orbitals_against_pyscf():
 
     from structax.sciml.vmc import hartree_fock
 
+    with pytest.raises(ValueError, match="basis: PySCF cannot build basis 'no-such-basis'"):
+        hartree_fock(molecule("H2"), "no-such-basis")
+    with pytest.raises(ValueError, match="method: expected"):
+        hartree_fock(molecule("H2"), method="casscf")
     # H2 RHF/cc-pVDZ at 1.4 bohr: -1.128709 Ha (PySCF; cartesian and spherical cc-pVDZ agree for H, s and p only)
     assert abs(hartree_fock(molecule("H2"), "cc-pvdz").energy + 1.128709) < 2e-6
     # Li UHF/cc-pVDZ (cartesian d functions): our JAX orbitals against PySCF's AO values times MO coefficients

@@ -115,7 +115,6 @@ def hartree_fock(mol: Molecule, basis: str = "cc-pvdz", *, method: str = "auto")
 
     Examples
     --------
-    >>> import jax.numpy as jnp
     >>> from structax.sciml.vmc import hartree_fock, molecule
     >>> hf = hartree_fock(molecule("H2"), "sto-3g")   # doctest: +SKIP
     >>> round(hf.energy, 4)                            # doctest: +SKIP
