@@ -109,33 +109,9 @@ def run_nuts(logdensity: Callable[[jax.Array], jax.Array], init_positions: Any, 
 
         return jax.lax.scan(body, state, jax.random.split(key, n))
 
-    bar = _progress(progress)
-    sizes = [len(c) for c in np.array_split(np.arange(num_samples), max(1, min(chunks, num_samples)))]
-    try:
-        if bar is not None:
-            bar.start()
-            task = bar.add_task(f"NUTS warm-up ({n_chains} chains)", total=None, note="")
-        start = time.perf_counter()
-        states, step_size, inv_mass = jax.jit(jax.vmap(adapt))(jax.random.split(key_warm, n_chains), init_positions)
-        jax.block_until_ready(states)
-        warm_time = time.perf_counter() - start
-        if bar is not None:
-            bar.update(task, description=f"NUTS sampling ({n_chains} chains)", total=num_samples, completed=0)
-        sampler = jax.jit(jax.vmap(draw, in_axes=(0, 0, 0, 0, None)), static_argnums=4)
-        pieces, start = [], time.perf_counter()
-        for i, n in enumerate(sizes):
-            keys = jax.random.split(jax.random.fold_in(key_draw, i), n_chains)
-            states, out = sampler(states, keys, step_size, inv_mass, n)
-            out = jax.tree.map(np.asarray, out)
-            pieces.append(out)
-            if bar is not None:
-                div = int(sum(np.sum(p[1]) for p in pieces))
-                bar.update(task, advance=n, note=f"divergences {div}")
-        sample_time = time.perf_counter() - start
-    finally:
-        if bar is not None:
-            bar.stop()
-    draws, divergent, accept, steps = (np.concatenate([p[j] for p in pieces], axis=1) for j in range(4))
+    warm = lambda: jax.jit(jax.vmap(adapt))(jax.random.split(key_warm, n_chains), init_positions)  # noqa: E731
+    (draws, divergent, accept, steps), (step_size, _), warm_time, sample_time = _run_chains(
+        "NUTS", warm, draw, key_draw, n_chains, num_samples, chunks, progress, "divergences")
     stats = {"step_size": np.asarray(step_size), "divergent": divergent, "acceptance": accept, "steps": steps}
     return draws, stats, warm_time, sample_time
 
@@ -177,35 +153,49 @@ def run_mclmc(logdensity: Callable[[jax.Array], jax.Array], init_positions: Any,
 
         return jax.lax.scan(body, state, jax.random.split(key, n))
 
+    warm = lambda: jax.jit(jax.vmap(adapt))(  # noqa: E731
+        jax.random.split(key_init, n_chains), jax.random.split(key_warm, n_chains), init_positions)
+    (draws, bad), (L, step_size, _), warm_time, sample_time = _run_chains(
+        "MCLMC", warm, draw, key_draw, n_chains, num_samples, chunks, progress, "non-finite steps")
+    stats = {"step_size": np.asarray(step_size), "divergent": bad, "acceptance": np.ones(bad.shape),
+             "steps": np.full(bad.shape, thin), "L": np.asarray(L)}
+    return draws, stats, warm_time, sample_time
+
+
+def _run_chains(label: str, warm: Callable, draw: Callable, key_draw: jax.Array, n_chains: int, num_samples: int,
+                chunks: int, progress, bad_note: str):
+    """Warm-up, then ``num_samples`` draws per chain in ``chunks`` compiled pieces, with a progress bar.
+
+    ``warm() -> (states, *tuned)`` adapts every chain (vmapped). ``draw(state, key, *tuned, n)`` takes
+    ``n`` draws of one chain and returns ``(state, outputs)``; it is vmapped over chains. The second
+    output flags bad transitions (divergences), which the bar counts. Returns ``(outputs concatenated
+    along the draw axis, tuned, warm-up seconds, sampling seconds)``."""
     bar = _progress(progress)
     sizes = [len(c) for c in np.array_split(np.arange(num_samples), max(1, min(chunks, num_samples)))]
     try:
         if bar is not None:
             bar.start()
-            task = bar.add_task(f"MCLMC tuning ({n_chains} chains)", total=None, note="")
+            task = bar.add_task(f"{label} warm-up ({n_chains} chains)", total=None, note="")
         start = time.perf_counter()
-        states, L, step_size, inv_mass = jax.jit(jax.vmap(adapt))(
-            jax.random.split(key_init, n_chains), jax.random.split(key_warm, n_chains), init_positions)
+        states, *tuned = warm()
         jax.block_until_ready(states)
         warm_time = time.perf_counter() - start
         if bar is not None:
-            bar.update(task, description=f"MCLMC sampling ({n_chains} chains)", total=num_samples, completed=0)
-        sampler = jax.jit(jax.vmap(draw, in_axes=(0, 0, 0, 0, 0, None)), static_argnums=5)
+            bar.update(task, description=f"{label} sampling ({n_chains} chains)", total=num_samples, completed=0)
+        sampler = jax.jit(jax.vmap(draw, in_axes=(0, 0) + (0,) * len(tuned) + (None,)), static_argnums=2 + len(tuned))
         pieces, start = [], time.perf_counter()
         for i, n in enumerate(sizes):
             keys = jax.random.split(jax.random.fold_in(key_draw, i), n_chains)
-            states, out = sampler(states, keys, L, step_size, inv_mass, n)
+            states, out = sampler(states, keys, *tuned, n)
             pieces.append(jax.tree.map(np.asarray, out))
             if bar is not None:
-                bar.update(task, advance=n, note=f"non-finite steps {int(sum(np.sum(p[1]) for p in pieces))}")
+                bar.update(task, advance=n, note=f"{bad_note} {int(sum(np.sum(p[1]) for p in pieces))}")
         sample_time = time.perf_counter() - start
     finally:
         if bar is not None:
             bar.stop()
-    draws, bad = (np.concatenate([p[j] for p in pieces], axis=1) for j in range(2))
-    stats = {"step_size": np.asarray(step_size), "divergent": bad, "acceptance": np.ones(bad.shape),
-             "steps": np.full(bad.shape, thin), "L": np.asarray(L)}
-    return draws, stats, warm_time, sample_time
+    outputs = tuple(np.concatenate([p[j] for p in pieces], axis=1) for j in range(len(pieces[0])))
+    return outputs, tuple(tuned), warm_time, sample_time
 
 
 def _split_rhat(x: np.ndarray) -> np.ndarray:
