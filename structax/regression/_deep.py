@@ -54,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from ._data import Columns, DataError
+from ._design import starts_with_intercept
 from ._formula import Deep
 
 __all__ = ["DeepNetwork", "split_data", "deep_networks", "DeepMember", "ORTHOGONALIZE"]
@@ -347,7 +348,7 @@ def _intercepts_only(problem, designs, coef: np.ndarray) -> np.ndarray:
             cols = problem.block_cols[b]
             if problem.blocks[b].is_constant:
                 out[cols] = coef[cols]
-            elif term.kind == "parametric" and term.coef_names and term.coef_names[0] == "(Intercept)":
+            elif starts_with_intercept(term):
                 out[cols.start] = coef[cols.start]
             b += 1
     return out
@@ -478,8 +479,8 @@ def fit_deep(model, problem, groups, designs, family, formulas, response, y, col
         # log_posterior_fn: the predictor is X coef_ + the orthogonalized deep part, as in prediction
         kept = dataclasses.replace(problem, offsets=problem.offsets + deep, _gram_cache={})
         members.append(DeepMember(result, params["nets"], shift, kept))
-    for net, j in zip(nets, range(len(nets))):
-        net.n_weights = count_weights(members[0].net_params[j])
+    for net, params in zip(nets, members[0].net_params):
+        net.n_weights = count_weights(params)
 
     model.deep_networks_ = nets
     model.members_ = members

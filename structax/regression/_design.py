@@ -39,6 +39,11 @@ class PredictorDesign:
         return out
 
 
+def starts_with_intercept(term: Term) -> bool:
+    """The term is a parameter's parametric block and its first column is the intercept."""
+    return term.kind == "parametric" and bool(term.coef_names) and term.coef_names[0] == "(Intercept)"
+
+
 def _parametric_term(formula: Formula, cols: Columns) -> Term | None:
     """All unpenalized columns (intercept, numeric, treatment-coded factors, interactions) as one term."""
     linear = [t for t in formula.terms if isinstance(t, Linear)]

@@ -13,7 +13,7 @@ from .. import _config  # noqa: F401
 from ._dask import is_dask_frame as _is_dask_frame
 from ._data import Columns, DataError
 from ._deep import deep_networks, nonfinite_rows, split_data
-from ._design import PredictorDesign, build_design
+from ._design import PredictorDesign, build_design, starts_with_intercept
 from ._fit import (LOG_LAM_SPAN, FitResult, GaussianProblem, Penalty, Problem, build_log_posterior,
                    initial_lambda, make_fisher, make_hessian_jvp, make_row_derivatives, select_smoothing)
 from ._formula import parse_formula
@@ -287,7 +287,7 @@ class Model:
         init = family.init_params(y)
         for k, design in enumerate(designs):
             first = design.terms[0]
-            if first.kind == "parametric" and first.coef_names and first.coef_names[0] == "(Intercept)":
+            if starts_with_intercept(first):
                 beta0[problem.block_cols[_first_block(problem, k)].start] = float(
                     np.asarray(family.links[k].link(init[k])))
         solver = _sufficient_statistics(problem, family)
