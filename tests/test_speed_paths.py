@@ -88,6 +88,24 @@ def test_quad_rows_is_the_diagonal_of_x_v_xt():
             np.testing.assert_allclose(plan.quad_rows(i, j, v), want, rtol=1e-10, atol=1e-10)
 
 
+def test_sparse_cross_tables_match_dense_products():
+    """Two indexed blocks with far more cells (1000 × 1500 basis rows) than data rows: the cross table
+    keeps the used cells only (a tensor term against a smooth at 1e6 rows), and ``quad_rows`` forms its
+    quadratic form band by band (two bands here)."""
+    n = 2000
+    a = Block(RNG.normal(size=(1000, 6)), RNG.integers(0, 1000, n))
+    b = Block(RNG.normal(size=(1500, 4)), RNG.integers(0, 1500, n))
+    plan = GramPlan([a, b])
+    cells = plan._cells(0, 1)
+    assert cells.used is not None and len(cells.used) <= n
+    w = RNG.random(n)
+    for _ in range(2):
+        np.testing.assert_allclose(plan.pair(0, 1, w), a.dense().T @ (w[:, None] * b.dense()), rtol=1e-10)
+    v = RNG.normal(size=(6, 4))
+    want = np.einsum("ij,jk,ik->i", a.dense(), v, b.dense())
+    np.testing.assert_allclose(plan.quad_rows(0, 1, v), want, rtol=1e-10, atol=1e-10)
+
+
 def test_row_kernels_in_chunks_match_one_call(monkeypatch):
     family = sx.families.get("poisson")
     derivs, rows = _fit.make_row_derivatives(family, family.links)[:2]

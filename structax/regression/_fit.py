@@ -305,6 +305,25 @@ class GaussianProblem:
 ROW_CHUNK = 1 << 18
 
 
+# Coefficient count up to which the fit's BLAS calls (p × p solves, basis-sized table products) run on
+# one thread: at these sizes the other threads mostly spin, taking the core that the O(n) passes and XLA
+# need (poisson te(x1, x2) + s(x3) at 1e6 rows on 2 cores: 3.6 s wall / 7 CPU-s with threads, 3.2 / 3.6
+# without).
+SINGLE_THREAD_BLAS_BELOW = 1000
+
+
+def small_matrix_threads(n_coef: int):
+    """Context in which BLAS uses one thread when the problem has fewer than
+    :data:`SINGLE_THREAD_BLAS_BELOW` coefficients (else it changes nothing)."""
+    from contextlib import nullcontext
+
+    if n_coef >= SINGLE_THREAD_BLAS_BELOW:
+        return nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _bucket(n: int) -> int:
     """``n`` rounded up to at most 1/8 more (few distinct lengths, so few compilations)."""
     if n <= 1024:
@@ -333,7 +352,8 @@ def by_rows(kernel: Callable, y: np.ndarray, eta: np.ndarray, w: np.ndarray, *ex
     outs = []
     for start in range(0, n, ROW_CHUNK):
         stop = min(start + ROW_CHUNK, n)
-        size = ROW_CHUNK if stop - start == ROW_CHUNK else _bucket(stop - start)
+        # above one chunk, the last one is padded to a full chunk: one compiled shape for every large n
+        size = ROW_CHUNK if n > ROW_CHUNK else _bucket(n)
         pad = size - (stop - start)
 
         def cut(a, fill=None):

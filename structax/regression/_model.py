@@ -14,7 +14,7 @@ from ._dask import is_dask_frame as _is_dask_frame
 from ._data import Columns, DataError
 from ._deep import deep_networks, nonfinite_rows, split_data
 from ._design import PredictorDesign, build_design, starts_with_intercept
-from ._fit import (LOG_LAM_SPAN, FitResult, GaussianProblem, Penalty, Problem, build_log_posterior,
+from ._fit import (LOG_LAM_SPAN, small_matrix_threads, FitResult, GaussianProblem, Penalty, Problem, build_log_posterior,
                    initial_lambda, make_fisher, make_hessian_jvp, make_row_derivatives, select_smoothing)
 from ._formula import parse_formula
 
@@ -290,12 +290,14 @@ class Model:
             if starts_with_intercept(first):
                 beta0[problem.block_cols[_first_block(problem, k)].start] = float(
                     np.asarray(family.links[k].link(init[k])))
-        solver = _sufficient_statistics(problem, family)
-        _, _, hessian0 = solver.derivatives(beta0)
-        _check_curvature(hessian0, problem, family)
-        return _run_with_progress(
-            lambda report: _select(problem, family, beta0, hessian0, self.max_outer, self.max_inner, report, warm),
-            self.progress)
+        with small_matrix_threads(problem.n_coef):
+            solver = _sufficient_statistics(problem, family)
+            _, _, hessian0 = solver.derivatives(beta0)
+            _check_curvature(hessian0, problem, family)
+            return _run_with_progress(
+                lambda report: _select(problem, family, beta0, hessian0, self.max_outer, self.max_inner, report,
+                                       warm),
+                self.progress)
 
     def _set_fitted(self, result, problem, kept_problem, designs, groups, family, formulas, response, n_rows,
                     start, extra_problems=(), extra_info=None) -> "Model":

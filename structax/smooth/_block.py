@@ -4,6 +4,7 @@ values plus one row index per observation, so memory stays O(n) and the n-sized 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -41,9 +42,12 @@ def compress_codes(codes: np.ndarray, size: int | None = None) -> tuple[np.ndarr
     if size > _MAX_DIRECT_CODES or size > 64 * codes.size:
         used, index = np.unique(codes, return_inverse=True)
         return used, index.astype(np.int32)
-    present = np.bincount(codes, minlength=size) > 0
+    present = np.zeros(size, dtype=bool)
+    present[codes] = True
     used = np.flatnonzero(present)
-    position = np.cumsum(present, dtype=np.int32) - 1
+    # only the used entries are written: the rest of the (lazily zeroed) array is never touched
+    position = np.zeros(size, dtype=np.int32)
+    position[used] = np.arange(len(used), dtype=np.int32)
     return used, position[codes]
 
 
@@ -231,7 +235,7 @@ class GramPlan:
 
     def __init__(self, blocks: list[Block]):
         self.blocks = blocks
-        self._pair_codes: dict = {}
+        self._pair_cells: dict = {}
         # blocks whose row index is the same array or equal (e.g. s(x) in the mean and in the scale):
         # the first such block's position, so their cross product is a count table, not a pair table
         self.canon = list(range(len(blocks)))
@@ -244,19 +248,18 @@ class GramPlan:
                     self.canon[i] = j
                     break
 
-    def _codes(self, i: int, j: int) -> np.ndarray:
-        """Row codes of the (basis row of block i, basis row of block j) cells; kept from the second
-        request on (a one-off product, e.g. a Gaussian model's sufficient statistics, keeps no memory)."""
+    def _cells(self, i: int, j: int) -> "_CellTable":
+        """The (basis row of block i, basis row of block j) cell of every row, as a :class:`_CellTable`.
+        A dense one is kept from the second request on (a one-off product, e.g. a Gaussian model's
+        sufficient statistics, keeps no memory)."""
         key = (self.canon[i], self.canon[j])
-        codes = self._pair_codes.get(key)
-        if codes is None or codes is False:
+        cells = self._pair_cells.get(key)
+        if cells is None or cells is False:
             a, b = self.blocks[i], self.blocks[j]
-            mb = b.basis.shape[0]
-            codes = a.index.astype(np.intp)  # what bincount takes without a conversion pass
-            codes *= mb
-            codes += b.index
-            self._pair_codes[key] = codes if key in self._pair_codes else False
-        return codes
+            cells = _CellTable.of(a.index, b.index, a.basis.shape[0], b.basis.shape[0])
+            # a sparse table (4 bytes per row, costly to build) is kept at once
+            self._pair_cells[key] = cells if key in self._pair_cells or cells.used is not None else False
+        return cells
 
     def _counts(self, i: int, w: np.ndarray | None, memo: dict) -> np.ndarray:
         """Weighted number of rows on each basis row of indexed block i (its ``by`` included)."""
@@ -297,8 +300,7 @@ class GramPlan:
                 scale = a.row_scale(w)
                 if b.by is not None:
                     scale = b.by if scale is None else scale * b.by
-                table = np.bincount(self._codes(i, j), weights=scale, minlength=ma * mb).reshape(ma, mb)
-                return a.basis.T @ (table @ b.basis)
+                return a.basis.T @ self._cells(i, j).times(scale, b.basis)
         return crossprod(a, b, w)
 
     def quad_rows(self, i: int, j: int, v: np.ndarray) -> np.ndarray:
@@ -320,7 +322,7 @@ class GramPlan:
             out = np.einsum("ij,ij->i", a.basis @ v, b.basis)[a.index]
         elif a.index is not None and b.index is not None and \
                 a.basis.shape[0] * b.basis.shape[0] <= max(_MAX_TABLE, _TABLE_PER_ROW * n):
-            out = ((a.basis @ v) @ b.basis.T).ravel()[self._codes(i, j)]
+            out = self._cells(i, j).form(a.basis @ v, b.basis)
         else:  # chunks of the dense rows (their by= included)
             out = np.empty(n)
             for start in range(0, n, _CHUNK):
@@ -350,6 +352,61 @@ class GramPlan:
                 if symmetric and a != b:
                     out[sizes_c[b]:sizes_c[b + 1], sizes_r[a]:sizes_r[a + 1]] = part.T
         return out
+
+
+class _CellTable(NamedTuple):
+    """Rows of two indexed blocks grouped by their pair of basis rows (a cell of the ma × mb cross table).
+
+    Where most cells are empty (a tensor term's joint bins against a smooth's bins: 9025 × 1000 cells,
+    under 1e6 of them used at 1e6 rows), only the used cells are kept (``used``: their flat codes, sorted;
+    ``index``: each row's position among them) and the weighted table is a sparse matrix: the bincount
+    writes into a small array and the product with a basis touches used cells only (14 ms against 48 ms
+    for the dense table at that size). Otherwise ``index`` holds the flat codes and ``used`` is None.
+    """
+
+    index: np.ndarray
+    shape: tuple[int, int]
+    used: np.ndarray | None = None
+    columns: np.ndarray | None = None  # the sparse table's structure (CSR): column of each used cell
+    indptr: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, index_a: np.ndarray, index_b: np.ndarray, ma: int, mb: int) -> "_CellTable":
+        codes = index_a.astype(np.intp)  # what bincount takes without a conversion pass
+        codes *= mb
+        codes += index_b
+        if ma * mb > 4 * len(codes):
+            used, position = compress_codes(codes, ma * mb)
+            if 2 * len(used) < ma * mb:
+                rows = used // mb
+                return cls(position, (ma, mb), used, (used - rows * mb).astype(np.int32),
+                           np.searchsorted(rows, np.arange(ma + 1)).astype(np.int32))
+        return cls(codes, (ma, mb))
+
+    def times(self, weights: np.ndarray | None, right: np.ndarray) -> np.ndarray:
+        """``T @ right`` for the table ``T`` of summed row weights per cell (ma × mb)."""
+        ma, mb = self.shape
+        if self.used is None:
+            return np.bincount(self.index, weights=weights, minlength=ma * mb).reshape(ma, mb) @ right
+        from scipy import sparse
+
+        sums = np.bincount(self.index, weights=weights, minlength=len(self.used))
+        return np.asarray(sparse.csr_matrix((sums, self.columns, self.indptr), shape=(ma, mb)) @ right)
+
+    def form(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Each row's ``left[a] · right[b]`` for its cell (a, b): the entries of ``left @ right.T`` that the
+        rows use. For a sparse table, ``left @ right.T`` is formed a band of rows at a time (about 2**20
+        cells), so memory stays small whatever ma × mb is."""
+        if self.used is None:
+            return (left @ right.T).ravel()[self.index]
+        ma, mb = self.shape
+        band = max(1, (1 << 20) // mb)
+        values = np.empty(len(self.used))
+        for first in range(0, ma, band):
+            last = min(first + band, ma)
+            cells = slice(self.indptr[first], self.indptr[last])
+            values[cells] = (left[first:last] @ right.T).ravel()[self.used[cells] - first * mb]
+        return values[self.index]
 
 
 def _with_constant(a: Block, b: Block, w: np.ndarray | None) -> np.ndarray:
