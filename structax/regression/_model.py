@@ -15,7 +15,7 @@ from ._data import Columns, DataError
 from ._deep import deep_networks, nonfinite_rows, split_data
 from ._design import PredictorDesign, build_design, starts_with_intercept
 from ._fit import (LOG_LAM_SPAN, small_matrix_threads, FitResult, GaussianProblem, Penalty, Problem, build_log_posterior,
-                   initial_lambda, make_fisher, make_hessian_jvp, make_row_derivatives, select_smoothing)
+                   initial_lambda, make_fisher, make_hessian_grad, make_row_derivatives, select_smoothing)
 from ._formula import parse_formula
 
 __all__ = ["Model", "NotFittedError", "ConvergenceWarning"]
@@ -38,7 +38,7 @@ def _row_functions(family):
     key = (family.name, tuple(link.name for link in family.links))
     if key not in _DERIVATIVES_CACHE:
         _DERIVATIVES_CACHE[key] = (*make_row_derivatives(family, family.links),
-                                   make_hessian_jvp(family, family.links), *make_fisher(family, family.links))
+                                   make_hessian_grad(family, family.links), *make_fisher(family, family.links))
     return _DERIVATIVES_CACHE[key]
 
 
@@ -915,8 +915,8 @@ def _location_problem(problem: Problem):
     penalties = [problem.penalties[i]._replace(cols=moved[problem.penalties[i].cols.start]) for i in pen_idx]
     sub = Problem(problem.y, problem.weights, [problem.blocks[j] for j in keep],
                   [problem.block_param[j] for j in keep], new_cols, problem.offsets, penalties,
-                  problem.n_params, problem.row_derivatives, problem.row_loglik, problem.row_hessian_jvp,
-                  problem.row_fisher, problem.row_fisher_jvp, problem.interpolation_check)
+                  problem.n_params, problem.row_derivatives, problem.row_loglik, problem.row_hessian_grad,
+                  problem.row_fisher, problem.row_fisher_grad, problem.interpolation_check)
     return sub, coef_idx, np.array(pen_idx, dtype=int)
 
 
