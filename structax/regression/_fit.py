@@ -158,20 +158,40 @@ class Problem:
     def _w(self) -> np.ndarray:
         return self.weights if self.weights is not None else np.ones_like(self.y)
 
+    def _at(self, what: str, beta: np.ndarray, compute: Callable):
+        """``compute()``, remembered for the last β it was asked at. The fitter asks several times at one
+        β (the end of one inner fit is the start of the next, whose λ differs but whose likelihood does
+        not; the LAML gradient then needs the information and the rows' η there too)."""
+        key = beta.tobytes()
+        cached = self._gram_cache.get(("at", what))
+        if cached is None or cached[0] != key:
+            cached = (key, compute())
+            self._gram_cache[("at", what)] = cached
+        return cached[1]
+
+    def _eta_at(self, beta: np.ndarray) -> np.ndarray:
+        """:meth:`eta`, remembered for the last β (read-only: shared by the callers)."""
+        return self._at("eta", beta, lambda: self.eta(beta))
+
     def loglik(self, beta: np.ndarray) -> float:
         """Log-likelihood ``ℓ(β)``."""
-        return float(np.sum(by_rows(self.row_loglik, self.y, self.eta(beta), self._w())))
+        return float(np.sum(by_rows(self.row_loglik, self.y, self._eta_at(beta), self._w())))
 
     def derivatives(self, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """``ℓ(β)``, its gradient and its negative Hessian with respect to β."""
-        ll_rows, g, nh = by_rows(self.row_derivatives, self.y, self.eta(beta), self._w())
-        return float(np.sum(ll_rows)), self.gradient(g), self.hessian(nh)
+        def compute():
+            ll_rows, g, nh = by_rows(self.row_derivatives, self.y, self._eta_at(beta), self._w())
+            return float(np.sum(ll_rows)), self.gradient(g), self.hessian(nh)
+
+        ll, grad, h = self._at("derivatives", beta, compute)
+        return ll, grad.copy(), h.copy()
 
     def fisher(self, beta: np.ndarray) -> np.ndarray | None:
         """Expected (Fisher) information ``Xᵀ E[W] X``, or None for a family without ``fisher_fn``."""
         if self.row_fisher is None:
             return None
-        return self.hessian(np.asarray(self.row_fisher(self.y, self.eta(beta), self._w())))
+        return self._at("fisher", beta, lambda: self.hessian(
+            by_rows(self.row_fisher, self.y, self._eta_at(beta), self._w()))).copy()
 
     def hessian_derivative_traces(self, beta: np.ndarray, directions: np.ndarray, v: np.ndarray) -> np.ndarray:
         """``tr(V · dH[d_j])`` for each row ``d_j`` of ``directions`` (J × p), where ``dH[d]`` is the change
@@ -210,7 +230,7 @@ class Problem:
                 # (a, b) and (b, a) give the same form (V symmetric), so off-diagonal pairs count twice
                 q[min(ka, kb), max(ka, kb)] += plan.quad_rows(a, b, v[ca, cb]) * (1.0 if a == b else 2.0)
         weight_grad = self.row_fisher_grad if self.row_fisher is not None else self.row_hessian_grad
-        u = by_rows(weight_grad, self.y, self.eta(beta), self._w(), q)
+        u = by_rows(weight_grad, self.y, self._eta_at(beta), self._w(), q)
         return directions @ self.gradient(u)
 
 
