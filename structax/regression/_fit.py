@@ -306,8 +306,8 @@ class GaussianProblem:
         return -2 * directions[:, -1] * np.exp(-2 * beta[-1]) * float(np.sum(v[:p, :p] * self.gram))
 
 
-# Rows per call of a jitted per-row kernel: XLA's buffers stay at a few tens of MB whatever n is, and
-# every n above this shares one compiled kernel (the last chunk is padded to a bucketed length).
+# Rows per call of a jitted per-row kernel: XLA's buffers stay at a few MB whatever n is, and every n
+# above this shares one compiled kernel (the last chunk is padded to a full one).
 ROW_CHUNK = 1 << 16
 
 
@@ -336,11 +336,6 @@ def _bucket(n: int) -> int:
         return 1024
     step = 2 ** max(n.bit_length() - 4, 0)
     return -(-n // step) * step
-
-
-def blocks_of(problem: Problem, k: int):
-    """``(block, k, columns)`` of parameter k's blocks."""
-    return [(b, kk, c) for b, kk, c in zip(problem.blocks, problem.block_param, problem.block_cols) if kk == k]
 
 
 def by_rows(kernel: Callable, y: np.ndarray, eta: np.ndarray, w: np.ndarray, *extra: np.ndarray):
@@ -428,7 +423,7 @@ def make_fisher(family, links):
         return jnp.stack([jnp.stack([w * slope[k] * slope[l] * jnp.broadcast_to(info[k][l], y.shape)
                                      for l in range(n_params)]) for k in range(n_params)])
 
-    return jax.jit(rows), weighted_gradient(lambda y, eta, w: rows(y, eta, w))
+    return jax.jit(rows), weighted_gradient(rows)
 
 
 def make_hessian_grad(family, links):

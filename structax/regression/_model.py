@@ -14,8 +14,9 @@ from ._dask import is_dask_frame as _is_dask_frame
 from ._data import Columns, DataError
 from ._deep import deep_networks, nonfinite_rows, split_data
 from ._design import PredictorDesign, build_design, starts_with_intercept
-from ._fit import (LOG_LAM_SPAN, small_matrix_threads, FitResult, GaussianProblem, Penalty, Problem, build_log_posterior,
-                   initial_lambda, make_fisher, make_hessian_grad, make_row_derivatives, select_smoothing)
+from ._fit import (LOG_LAM_SPAN, FitResult, GaussianProblem, Penalty, Problem, build_log_posterior,
+                   initial_lambda, make_fisher, make_hessian_grad, make_row_derivatives, select_smoothing,
+                   small_matrix_threads)
 from ._formula import parse_formula
 
 __all__ = ["Model", "NotFittedError", "ConvergenceWarning"]
