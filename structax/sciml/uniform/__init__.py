@@ -11,6 +11,7 @@ Functions
 uniform_study      the whole experiment: errors per input dimension, sample size and teacher (DataFrame)
 plot_study         log–log figure of L2 and L∞ error against n
 fit_rates          slopes of log error against log n
+interpolation_baseline  d = 1 reference: errors of the piecewise linear interpolant of the same samples
 teacher_network    random ReLU teacher (depth, width), normalized to mean 0 and sd 1 on the cube
 relu_network       evaluate a ReLU network given as ``[(W, b), ...]``
 train_student      least-squares training of a student network (full-batch L-BFGS or minibatch Adam)
@@ -26,8 +27,8 @@ Examples
 >>> err
 0.0
 """
-from ._study import (fit_rates, l2_error, linf_error, plot_study, relu_network, teacher_network, train_student,
-                     uniform_study)
+from ._study import (fit_rates, interpolation_baseline, l2_error, linf_error, plot_study, relu_network,
+                     teacher_network, train_student, uniform_study)
 
-__all__ = ["uniform_study", "plot_study", "fit_rates", "teacher_network", "relu_network", "train_student",
-           "l2_error", "linf_error"]
+__all__ = ["uniform_study", "interpolation_baseline", "plot_study", "fit_rates", "teacher_network",
+           "relu_network", "train_student", "l2_error", "linf_error"]

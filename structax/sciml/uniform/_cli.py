@@ -22,10 +22,19 @@ def register(app: typer.Typer) -> None:
     @app.command("uniform")
     def uniform_cmd(out: Path = typer.Option(..., "--out", help="folder for uniform.csv, uniform.md, uniform.png"),
                     dims: str = typer.Option("1,3", "--dims", help="input dimensions of the teachers"),
-                    sizes: str = typer.Option("100,316,1000,3162,10000", "--sizes",
+                    sizes: str = typer.Option("100,316,1000,3162,10000,31623,100000", "--sizes",
                                               help="training sample sizes"),
                     seeds: int = typer.Option(3, "--seeds", help="teachers per dimension"),
-                    steps: int = typer.Option(2000, "--steps", help="L-BFGS iterations (or Adam steps) per student"),
+                    steps: int = typer.Option(2000, "--steps",
+                                              help="L-BFGS iterations (or Adam steps) of a cold-started student"),
+                    warm_above: int = typer.Option(10_000, "--warm-above",
+                                                   help="students for larger n start from the student of the "
+                                                        "next smaller n (0: never)"),
+                    warm_steps: int = typer.Option(2000, "--warm-steps",
+                                                   help="at most this many L-BFGS iterations for a warm start"),
+                    tol: float = typer.Option(0.01, "--tol", help="warm starts stop once 250 iterations lower "
+                                                                  "the training loss by less than this fraction"),
+                    init: str = typer.Option("he", "--init", help="initial student weights: he or spread"),
                     method: str = typer.Option("lbfgs", "--method",
                                                help="student training: lbfgs (full batch) or adam (minibatch)"),
                     depth: int = typer.Option(5, "--depth"),
@@ -41,18 +50,21 @@ def register(app: typer.Typer) -> None:
         try:
             df = uniform_study(dims=_ints(dims, "--dims"), sample_sizes=_ints(sizes, "--sizes"), n_seeds=seeds,
                                depth=depth, width=width, student_width=student_width, n_steps=steps,
-                               method=method, seed=seed, progress=not quiet and "auto")
+                               method=method, warm_start_above=warm_above or None, warm_steps=warm_steps, tol=tol,
+                               init=init, seed=seed, progress=not quiet and "auto")
         except ValueError as err:
             typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
             raise typer.Exit(1)
         out.mkdir(parents=True, exist_ok=True)
         df.to_csv(out / "uniform.csv", index=False)
-        table = df.groupby(["dim", "n"])[["l2", "linf", "train_rmse", "train_cpu_s"]].median().reset_index()
+        cols = ["l2", "linf", "train_rmse", "iterations", "train_cpu_s"]
+        table = df.groupby(["dim", "n"])[cols].median().reset_index()
         rates = fit_rates(df)
-        lines = ["| d | n | L2 error (median) | L∞ error (median) | L∞ / L2 | train RMSE (median) | CPU-s |",
-                 "|---|---|---|---|---|---|---|"]
+        lines = ["| d | n | L2 error (median) | L∞ error (median) | L∞ / L2 | train RMSE (median) | iterations "
+                 "| CPU-s |",
+                 "|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r.dim} | {r.n} | {r.l2:.2e} | {r.linf:.2e} | {r.linf / r.l2:.1f} | {r.train_rmse:.2e} | "
-                  f"{r.train_cpu_s:.0f} |" for r in table.itertuples()]
+                  f"{r.iterations:.0f} | {r.train_cpu_s:.0f} |" for r in table.itertuples()]
         lines += ["", "| d | L2 slope in n | L∞ slope in n |", "|---|---|---|"]
         lines += [f"| {r.dim} | {r.l2_rate:.2f} | {r.linf_rate:.2f} |" for r in rates.itertuples()]
         (out / "uniform.md").write_text("\n".join(lines) + "\n")
