@@ -25,11 +25,13 @@ Wavefunction and Hamiltonian
    make_local_energy   -- E_L with a folx forward Laplacian or a Hessian-diagonal jvp loop
    potential_energy
 
-Hartree–Fock pretraining (optional, needs PySCF)
-------------------------------------------------
+Hartree–Fock and CASSCF pretraining (optional, needs PySCF)
+-----------------------------------------------------------
 .. autosummary::
 
    hartree_fock        -- PySCF RHF/UHF; occupied orbitals evaluable in JAX (HartreeFock)
+   casscf              -- PySCF CASSCF; a multi-determinant wavefunction evaluable in JAX (CASSCF)
+   default_active_space
    pretrain_orbitals   -- least-squares fit of the network's orbitals to them, before VMC
    orbital_mismatch
 
@@ -52,6 +54,7 @@ Optimisation and inference
    plot_energy_trace
 """
 from ._blocking import *  # noqa: F401,F403
+from ._casscf import *  # noqa: F401,F403
 from ._hamiltonian import *  # noqa: F401,F403
 from ._molecule import *  # noqa: F401,F403
 from ._plot import *  # noqa: F401,F403
@@ -59,8 +62,8 @@ from ._pretrain import *  # noqa: F401,F403
 from ._sampler import *  # noqa: F401,F403
 from ._vmc import *  # noqa: F401,F403
 from ._wavefunction import *  # noqa: F401,F403
-from . import _blocking, _hamiltonian, _molecule, _plot, _pretrain, _sampler, _vmc, _wavefunction
+from . import _blocking, _casscf, _hamiltonian, _molecule, _plot, _pretrain, _sampler, _vmc, _wavefunction
 
-__all__ = (_blocking.__all__ + _hamiltonian.__all__ + _molecule.__all__ + _plot.__all__ + _pretrain.__all__
+__all__ = (_blocking.__all__ + _casscf.__all__ + _hamiltonian.__all__ + _molecule.__all__ + _plot.__all__ + _pretrain.__all__
            + _sampler.__all__
            + _vmc.__all__ + _wavefunction.__all__)

@@ -25,9 +25,13 @@ def register(app: typer.Typer) -> None:
         determinants: int = typer.Option(4, "--determinants", help="number of determinants"),
         seed: int = typer.Option(0, "--seed"),
         pretrain: str = typer.Option("none", "--pretrain",
-                                     help="none, or hf: fit the orbitals to Hartree–Fock (PySCF) first"),
+                                     help="none, hf (fit the orbitals to Hartree–Fock first) or casscf (fit the "
+                                          "determinants to CASSCF determinants first); hf/casscf need PySCF"),
         pretrain_steps: int = typer.Option(300, "--pretrain-steps", help="steps of the pretraining"),
-        basis: str = typer.Option("cc-pvdz", "--basis", help="PySCF basis of the Hartree–Fock pretraining"),
+        basis: str = typer.Option("cc-pvdz", "--basis", help="PySCF basis of the HF/CASSCF pretraining"),
+        active_space: str = typer.Option("", "--active-space",
+                                         help="CASSCF active space 'electrons,orbitals' (default: full valence, "
+                                              "e.g. 2,4 for Be and 2,5 for LiH)"),
         resume: bool = typer.Option(False, "--resume", help="continue from OUT/checkpoint.pkl"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress display"),
     ) -> None:
@@ -41,12 +45,22 @@ def register(app: typer.Typer) -> None:
         except ValueError:
             raise typer.BadParameter(f"expected comma-separated integers, received {hidden!r}",
                                      param_hint="--hidden") from None
+        cas = None
+        if active_space.strip():
+            try:
+                cas = tuple(int(v) for v in active_space.split(","))
+                if len(cas) != 2:
+                    raise ValueError
+            except ValueError:
+                raise typer.BadParameter(f"expected 'electrons,orbitals', e.g. 2,4, received {active_space!r}",
+                                         param_hint="--active-space") from None
         try:
             settings = VMCSettings(steps=steps, n_walkers=walkers, inference_steps=inference_steps,
                                    optimizer=optimizer, learning_rate=learning_rate, laplacian=laplacian,
                                    hidden=widths, n_determinants=determinants, seed=seed,
                                    pretrain=None if pretrain.lower() == "none" else pretrain.lower(),
-                                   pretrain_steps=pretrain_steps, pretrain_basis=basis)
+                                   pretrain_steps=pretrain_steps, pretrain_basis=basis,
+                                   pretrain_active_space=cas)
             result = run_vmc(system, settings, progress=not quiet and "auto", checkpoint_dir=str(out),
                              resume=resume)
         except (MoleculeError, ValueError, ImportError) as err:

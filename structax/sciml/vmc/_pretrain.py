@@ -1,4 +1,5 @@
-"""Hartree–Fock pretraining of the neural orbitals (FermiNet, Pfau et al. 2020; DeepErwin, Scherbela et al. 2022).
+"""Hartree–Fock (and CASSCF) pretraining of the neural orbitals (FermiNet, Pfau et al. 2020; DeepErwin,
+Scherbela et al. 2022). The CASSCF target is in ``_casscf.py``; the fit below takes either target.
 
 PySCF (optional: ``pip install pyscf`` or ``pip install 'structax[vmc]'``) solves the Hartree–Fock
 equations in a Gaussian basis. The occupied orbitals are then evaluated in JAX at the walkers' electron
@@ -18,6 +19,10 @@ a starting energy of −5.6 Ha against −7.43 Ha with the row-relative loss (Ha
 
 Walkers are drawn half from |ψ_HF|² and half from |ψ_net|² (both by Metropolis–Hastings), so the fit
 covers the regions that matter for both.
+
+With a CASSCF target, network determinant k is fitted to the k-th largest CASSCF determinant with its CI
+coefficient folded into the spin-up matrix (:meth:`CASSCF.target_matrices`), and the row norms of the
+loss are averaged over the determinants (one determinant's row can vanish on a node of its orbitals).
 """
 from __future__ import annotations
 
@@ -37,13 +42,64 @@ from ._wavefunction import NeuralWavefunction
 __all__ = ["HartreeFock", "hartree_fock", "pretrain_orbitals", "orbital_mismatch"]
 
 
-def _import_pyscf():
+def _import_pyscf(what: str = "pretrain='hf'"):
     try:
         from pyscf import gto, scf
     except ImportError as exc:
-        raise ImportError("pretrain='hf' needs PySCF, which is not installed: pip install pyscf "
+        raise ImportError(f"{what} needs PySCF, which is not installed: pip install pyscf "
                           "(or pip install 'structax[vmc]'); without it run with pretrain=None") from exc
     return gto, scf
+
+
+def _eval_shells(shells: tuple, r: jax.Array) -> jax.Array:
+    """Values of the cartesian basis functions of ``shells`` at points r (..., 3): shape (..., n_ao)."""
+    cols = []
+    for centre, exps, coef, powers, ang in shells:
+        d = r - centre
+        r2 = jnp.sum(d * d, -1, keepdims=True)
+        radial = jnp.exp(-r2 * exps) @ coef  # (..., C)
+        mono = jnp.prod(d[..., None, :] ** powers, -1) * ang  # (..., m)
+        cols.append((radial[..., :, None] * mono[..., None, :]).reshape(r.shape[:-1] + (-1,)))
+    return jnp.concatenate(cols, -1)
+
+
+def _pyscf_molecule(mol: Molecule, basis: str, gto):
+    """The PySCF molecule (cartesian basis, bohr) of ``mol``; ValueError for a basis PySCF cannot build."""
+    try:
+        return gto.M(atom=[(s, tuple(float(x) for x in p)) for s, p in zip(mol.symbols, mol.positions)],
+                     unit="Bohr", basis=basis, charge=mol.charge, spin=mol.spin, cart=True, verbose=0)
+    except (KeyError, RuntimeError, ValueError) as exc:  # PySCF reports an unknown basis in several ways
+        raise ValueError(f"basis: PySCF cannot build basis {basis!r} for {mol.symbols}: {exc}") from exc
+
+
+def _basis_shells(pmol, mol: Molecule) -> tuple:
+    """The basis shells of ``pmol`` as JAX arrays for :func:`_eval_shells`, with PySCF's normalisation.
+
+    Per shell: centre (3,), exponents (P,), contraction coefficients (P, C), cartesian exponents (m, 3)
+    and a normalisation factor per cartesian component (m,). PySCF's own normalisation of each basis
+    function (libcint's s/p prefactors, cartesian d norms) is calibrated as one scale per function against
+    ``eval_gto``, after checking that a scale is all that differs."""
+    shells = []
+    for ib in range(pmol.nbas):
+        powers = _cart_exponents(pmol.bas_angular(ib))
+        shells.append((np.asarray(pmol.bas_coord(ib)), np.asarray(pmol.bas_exp(ib)),
+                       np.asarray(pmol._libcint_ctr_coeff(ib)), powers, np.ones(len(powers))))
+    pts = np.random.default_rng(0).normal(size=(64, 3)) * 1.5 + mol.positions[np.arange(64) % len(mol.symbols)]
+    ours = np.asarray(_eval_shells(tuple(shells), jnp.asarray(pts)))
+    ref = np.asarray(pmol.eval_gto("GTOval_cart", pts))
+    scale = np.sum(ours * ref, 0) / np.sum(ours * ours, 0)
+    err = np.max(np.abs(ours * scale - ref)) / np.max(np.abs(ref))
+    if not err < 1e-10:  # pragma: no cover - would mean a change of PySCF's basis ordering
+        raise RuntimeError(f"basis evaluation disagrees with PySCF's eval_gto (relative error {err:.1e})")
+    scaled, k = [], 0
+    for centre, exps, coef, powers, _ in shells:
+        n_ctr, m = coef.shape[1], len(powers)
+        s = scale[k:k + n_ctr * m].reshape(n_ctr, m)
+        if not np.allclose(s, s[:, :1] * s[0] / s[0, 0], rtol=1e-8):  # pragma: no cover
+            raise RuntimeError("basis normalisation is not separable into radial × angular factors")
+        scaled.append(tuple(jnp.asarray(a) for a in (centre, exps, coef * s[:, 0], powers, s[0] / s[0, 0])))
+        k += n_ctr * m
+    return tuple(scaled)
 
 
 def _cart_exponents(l: int) -> np.ndarray:
@@ -73,14 +129,7 @@ class HartreeFock:
 
     def atomic_orbitals(self, r: jax.Array) -> jax.Array:
         """Values of the (cartesian) basis functions at points r (..., 3): shape (..., n_ao)."""
-        cols = []
-        for centre, exps, coef, powers, ang in self.shells:
-            d = r - centre
-            r2 = jnp.sum(d * d, -1, keepdims=True)
-            radial = jnp.exp(-r2 * exps) @ coef  # (..., C)
-            mono = jnp.prod(d[..., None, :] ** powers, -1) * ang  # (..., m)
-            cols.append((radial[..., :, None] * mono[..., None, :]).reshape(r.shape[:-1] + (-1,)))
-        return jnp.concatenate(cols, -1)
+        return _eval_shells(self.shells, r)
 
     def orbitals(self, r: jax.Array) -> list:
         """Occupied-orbital matrices per spin at electron positions r (n_electrons, 3)."""
@@ -95,6 +144,11 @@ class HartreeFock:
     def log_abs(self, r: jax.Array) -> jax.Array:
         """log|ψ_HF(r)| of the Slater determinant (not normalised)."""
         return sum(jnp.linalg.slogdet(m)[1] for m in self.orbitals(r))
+
+    def target_matrices(self, r: jax.Array, n_determinants: int) -> list:
+        """The pretraining target of each of ``n_determinants`` network determinants: the Hartree–Fock
+        orbital matrices for all of them, ``[(n_determinants, n_up, n_up), (n_determinants, n_down, n_down)]``."""
+        return [jnp.broadcast_to(m, (n_determinants,) + m.shape) for m in self.orbitals(r)]
 
 
 def hartree_fock(mol: Molecule, basis: str = "cc-pvdz", *, method: str = "auto") -> HartreeFock:
@@ -123,11 +177,7 @@ def hartree_fock(mol: Molecule, basis: str = "cc-pvdz", *, method: str = "auto")
     gto, scf = _import_pyscf()
     if method not in ("auto", "rhf", "uhf"):
         raise ValueError(f"method: expected 'auto', 'rhf' or 'uhf', received {method!r}")
-    try:
-        pmol = gto.M(atom=[(s, tuple(float(x) for x in p)) for s, p in zip(mol.symbols, mol.positions)],
-                     unit="Bohr", basis=basis, charge=mol.charge, spin=mol.spin, cart=True, verbose=0)
-    except (KeyError, RuntimeError, ValueError) as exc:  # PySCF reports an unknown basis in several ways
-        raise ValueError(f"basis: PySCF cannot build basis {basis!r} for {mol.symbols}: {exc}") from exc
+    pmol = _pyscf_molecule(mol, basis, gto)
     if method == "auto":
         method = "rhf" if mol.spin == 0 else "uhf"
     mf = (scf.RHF(pmol) if method == "rhf" else scf.UHF(pmol))
@@ -145,38 +195,18 @@ def hartree_fock(mol: Molecule, basis: str = "cc-pvdz", *, method: str = "auto")
     if c_up.shape[1] != mol.n_up or c_down.shape[1] != mol.n_down:  # pragma: no cover - PySCF's occupation
         raise RuntimeError(f"PySCF occupied {c_up.shape[1]}/{c_down.shape[1]} orbitals; expected "
                            f"{mol.n_up}/{mol.n_down}")
-    shells = []
-    for ib in range(pmol.nbas):
-        powers = _cart_exponents(pmol.bas_angular(ib))
-        shells.append((np.asarray(pmol.bas_coord(ib)), np.asarray(pmol.bas_exp(ib)),
-                       np.asarray(pmol._libcint_ctr_coeff(ib)), powers, np.ones(len(powers))))
-    # PySCF's own normalisation of each basis function (libcint's s/p prefactors, cartesian d norms):
-    # calibrate one scale per function against eval_gto, and check that a scale is all that differs
-    raw = HartreeFock(mol, basis, energy, method, tuple(shells), c_up, c_down)
-    pts = np.random.default_rng(0).normal(size=(64, 3)) * 1.5 + mol.positions[np.arange(64) % len(mol.symbols)]
-    ours = np.asarray(raw.atomic_orbitals(jnp.asarray(pts)))
-    ref = np.asarray(pmol.eval_gto("GTOval_cart", pts))
-    scale = np.sum(ours * ref, 0) / np.sum(ours * ours, 0)
-    err = np.max(np.abs(ours * scale - ref)) / np.max(np.abs(ref))
-    if not err < 1e-10:  # pragma: no cover - would mean a change of PySCF's basis ordering
-        raise RuntimeError(f"basis evaluation disagrees with PySCF's eval_gto (relative error {err:.1e})")
-    scaled, k = [], 0
-    for centre, exps, coef, powers, _ in shells:
-        n_ctr, m = coef.shape[1], len(powers)
-        s = scale[k:k + n_ctr * m].reshape(n_ctr, m)
-        if not np.allclose(s, s[:, :1] * s[0] / s[0, 0], rtol=1e-8):  # pragma: no cover
-            raise RuntimeError("basis normalisation is not separable into radial × angular factors")
-        scaled.append(tuple(jnp.asarray(a) for a in (centre, exps, coef * s[:, 0], powers, s[0] / s[0, 0])))
-        k += n_ctr * m
-    return HartreeFock(mol, basis, energy, method, tuple(scaled), jnp.asarray(c_up), jnp.asarray(c_down))
+    return HartreeFock(mol, basis, energy, method, _basis_shells(pmol, mol), jnp.asarray(c_up),
+                       jnp.asarray(c_down))
 
 
 def _split_spins(x, n_up, n_down):
     return [p for p, n in ((x[:n_up], n_up), (x[n_up:], n_down)) if n]
 
 
-def _orbital_residuals(wf: NeuralWavefunction, hf: HartreeFock) -> Callable:
-    """res(params, r) for one walker: per spin, exp(j_en) Φ_k^σ − Φ_HF^σ (n_det, n_spin, n_spin), and Φ_HF^σ.
+def _orbital_residuals(wf: NeuralWavefunction, target) -> Callable:
+    """res(params, r) for one walker: per spin, exp(j_en) Φ_k^σ − T_k^σ (n_det, n_spin, n_spin), and T_k^σ,
+    where T_k^σ are the target's matrices of determinant k (:meth:`HartreeFock.target_matrices`,
+    :meth:`CASSCF.target_matrices`).
 
     j_en(r_i) = −Σ_I Z_I r_iI / (1 + c_I r_iI) is the electron–nucleus part of the Jastrow factor (held
     fixed), so that exp(Σ_i j_en(r_i)) det Φ_k = det of these matrices."""
@@ -187,37 +217,40 @@ def _orbital_residuals(wf: NeuralWavefunction, hf: HartreeFock) -> Callable:
         c = jax.lax.stop_gradient(jax.nn.softplus(params["jastrow"]["en"]))
         factor = jnp.exp(-jnp.sum(charges * r_en / (1.0 + c * r_en), -1))
         mats = wf.orbital_matrices(params, r)
-        target = hf.orbitals(r)
-        return [m * f[None, :, None] - t[None]
-                for m, f, t in zip(mats, _split_spins(factor, wf.n_up, wf.n_down), target)], target
+        target_mats = target.target_matrices(r, wf.config.n_determinants)
+        return [m * f[None, :, None] - t
+                for m, f, t in zip(mats, _split_spins(factor, wf.n_up, wf.n_down), target_mats)], target_mats
 
     return res
 
 
-def _batch_loss(wf: NeuralWavefunction, hf: HartreeFock) -> Callable:
-    """loss(params, r_batch) = Σ_σ Σ_k mean over walkers and electrons i of Σ_j residual_kij² / Σ_j Φ_HF,ij².
+def _batch_loss(wf: NeuralWavefunction, target) -> Callable:
+    """loss(params, r_batch) = Σ_σ Σ_k mean over walkers and electrons i of Σ_j residual_kij² / mean_k Σ_j T_kij².
 
-    Each electron's row of residuals is measured relative to the norm of its Hartree–Fock row: a plain
+    Each electron's row of residuals is measured relative to the norm of its target row (averaged over the
+    determinants; for a Hartree–Fock target all determinants have the same target): a plain
     least-squares fit of orbital values is dominated by the core, where the orbitals are large, and leaves
     the valence tails (exponentially small values, but what sets the energy) unfitted."""
-    res_fn = jax.vmap(_orbital_residuals(wf, hf), (None, 0))
+    res_fn = jax.vmap(_orbital_residuals(wf, target), (None, 0))
 
     def loss(params, r):
         residuals, targets = res_fn(params, r)
         total = 0.0
         for d, t in zip(residuals, targets):
-            row = jnp.sum(t ** 2, -1)  # (walkers, n_spin): squared norm of each electron's HF row
-            total = total + jnp.mean(jnp.sum(d ** 2, axis=(1, 3)) / row)
+            # squared norm of each electron's target row, averaged over the determinants (walkers, 1, n_spin):
+            # one determinant's own row can vanish (H2's σu orbital on its nodal plane); the average does not
+            row = jnp.mean(jnp.sum(t ** 2, -1), axis=1, keepdims=True)
+            total = total + jnp.mean(jnp.sum(d ** 2 / row[..., None], axis=(1, 3)))
         return total
 
     return loss
 
 
-def orbital_mismatch(wf: NeuralWavefunction, params: dict, hf: HartreeFock, r: jax.Array) -> float:
+def orbital_mismatch(wf: NeuralWavefunction, params: dict, target, r: jax.Array) -> float:
     """The pretraining loss at walkers r (n_walkers, n_electrons, 3) per determinant and spin: the squared
     error of each electron's row of network orbitals (times its electron–nucleus Jastrow factor) against
-    its row of Hartree–Fock orbitals, relative to the squared norm of that row, averaged over electrons
-    and walkers; 1 for network orbitals ≡ 0, 0 for a perfect fit.
+    its row of target orbitals (a :class:`HartreeFock` or :class:`CASSCF`), relative to the squared norm
+    of that row, averaged over electrons and walkers; 1 for network orbitals ≡ 0, 0 for a perfect fit.
 
     Examples
     --------
@@ -229,34 +262,39 @@ def orbital_mismatch(wf: NeuralWavefunction, params: dict, hf: HartreeFock, r: j
     >>> orbital_mismatch(wf, wf.init(jax.random.key(1)), hf, r) > 0.1                  # doctest: +SKIP
     True
     """
-    loss = _batch_loss(wf, hf)(params, r)
+    loss = _batch_loss(wf, target)(params, r)
     n_spins = int(wf.n_up > 0) + int(wf.n_down > 0)
     return float(loss / (wf.config.n_determinants * n_spins))
 
 
-def pretrain_orbitals(wf: NeuralWavefunction, params: dict, hf: HartreeFock, key: jax.Array, *,
+def pretrain_orbitals(wf: NeuralWavefunction, params: dict, target, key: jax.Array, *,
                       steps: int = 300, n_walkers: int = 256, learning_rate: float = 1e-2, mcmc_steps: int = 5,
                       burn_in: int = 100, progress: Callable | None = None):
-    """Fit the network's orbitals to Hartree–Fock orbitals by least squares (Adam).
+    """Fit the network's orbitals to Hartree–Fock or CASSCF orbitals by least squares (Adam).
+
+    With a :class:`HartreeFock` target every network determinant is fitted to the Hartree–Fock determinant;
+    with a :class:`CASSCF` target, network determinant k is fitted to the k-th largest CASSCF determinant
+    with its CI coefficient folded into the spin-up orbitals (as DeepErwin does), so that the sum of the
+    network's determinants approximates the CASSCF wavefunction.
 
     Parameters
     ----------
     wf : NeuralWavefunction
     params : dict
         Initial network parameters (e.g. ``wf.init(key)``).
-    hf : HartreeFock
-        From :func:`hartree_fock`.
+    target : HartreeFock or CASSCF
+        From :func:`hartree_fock` or :func:`casscf`.
     key : jax.Array
     steps : int
         Adam steps.
     n_walkers : int
-        Walkers in all: half sample |ψ_HF|², half |ψ_net|².
+        Walkers in all: half sample |ψ_target|², half |ψ_net|².
     learning_rate : float
         Adam's initial learning rate; it decays exponentially to a tenth over the steps.
     mcmc_steps : int
         Metropolis–Hastings steps per pretraining step.
     burn_in : int
-        MH steps of the Hartree–Fock walkers before the first step.
+        MH steps of the target's walkers before the first step.
     progress : callable, optional
         Called as ``progress(step, loss)`` after each step.
 
@@ -284,14 +322,14 @@ def pretrain_orbitals(wf: NeuralWavefunction, params: dict, hf: HartreeFock, key
     if steps < 0 or n_walkers < 2 or mcmc_steps < 1 or learning_rate <= 0:
         raise ValueError(f"pretraining: expected steps >= 0, n_walkers >= 2, mcmc_steps >= 1 and "
                          f"learning_rate > 0, received {steps}, {n_walkers}, {mcmc_steps}, {learning_rate}")
-    if hf.molecule != wf.molecule:
-        raise ValueError("hf: the Hartree–Fock orbitals belong to a different molecule than the wavefunction")
+    if target.molecule != wf.molecule:
+        raise ValueError("target: the reference orbitals belong to a different molecule than the wavefunction")
     n_hf = n_walkers // 2
     k_hf, k_net, k_burn, key = jax.random.split(key, 4)
-    hf_logp = lambda r: 2.0 * hf.log_abs(r)  # noqa: E731
+    hf_logp = lambda r: 2.0 * target.log_abs(r)  # noqa: E731
     w_hf = init_walkers(wf.init_walkers(k_hf, n_hf), hf_logp)
     w_net = init_walkers(wf.init_walkers(k_net, n_walkers - n_hf), lambda r: 2.0 * wf.log_abs(params, r))
-    loss_fn = _batch_loss(wf, hf)
+    loss_fn = _batch_loss(wf, target)
     jastrow = params["jastrow"]
     tx = optax.adam(optax.exponential_decay(learning_rate, max(steps, 1), 0.1))  # to learning_rate / 10
     opt_state = tx.init(params)

@@ -62,11 +62,16 @@ class VMCSettings:
     seed : int
     checkpoint_every : int
         Steps between checkpoints when a checkpoint directory is given (0: only at the end).
-    pretrain : {None, "hf"}
+    pretrain : {None, "hf", "casscf"}
         "hf": before the energy optimisation, fit the network's orbitals to Hartree–Fock orbitals from
-        PySCF (:func:`pretrain_orbitals`; needs ``pip install pyscf``). None: start from random parameters.
+        PySCF (:func:`pretrain_orbitals`; needs ``pip install pyscf``). "casscf": fit network determinant
+        k to the k-th largest determinant of a PySCF CASSCF wavefunction, CI coefficient included
+        (:func:`casscf`). None: start from random parameters.
     pretrain_steps, pretrain_basis, pretrain_learning_rate :
         Adam steps, PySCF basis and initial learning rate of the pretraining.
+    pretrain_active_space : (int, int), optional
+        (n_active_electrons, n_active_orbitals) of the CASSCF; default :func:`default_active_space`
+        (full valence: Be (2, 4), LiH (2, 5)).
     """
 
     n_walkers: int = 512
@@ -92,6 +97,7 @@ class VMCSettings:
     pretrain_steps: int = 300
     pretrain_basis: str = "cc-pvdz"
     pretrain_learning_rate: float = 1e-2
+    pretrain_active_space: tuple[int, int] | None = None
 
     def __post_init__(self):
         checks = {"n_walkers": self.n_walkers >= 2, "steps": self.steps >= 0, "mcmc_steps": self.mcmc_steps >= 1,
@@ -105,9 +111,9 @@ class VMCSettings:
             if not ok:
                 raise ValueError(f"{name}: invalid value {getattr(self, name)!r} (expected a positive number"
                                  f"{'' if name not in ('steps', 'burn_in', 'inference_steps', 'pretrain_steps') else ' or 0'})")
-        if self.pretrain not in (None, "hf"):
-            raise ValueError(f"pretrain: expected None or 'hf' (Hartree–Fock orbitals from PySCF), "
-                             f"received {self.pretrain!r}")
+        if self.pretrain not in (None, "hf", "casscf"):
+            raise ValueError(f"pretrain: expected None, 'hf' (Hartree–Fock orbitals from PySCF) or 'casscf' "
+                             f"(CASSCF determinants from PySCF), received {self.pretrain!r}")
         for name, allowed in (("optimizer", ("sr", "adam")), ("sr_solver", ("direct", "cg")),
                               ("laplacian", ("auto", "folx", "hessian"))):
             if getattr(self, name) not in allowed:
@@ -291,6 +297,7 @@ class VMCResult:
     reference: float = field(default=float("nan"))
     pretrain_trace: pd.DataFrame | None = None
     hartree_fock_energy: float | None = None
+    casscf_energy: float | None = None
 
     def summary(self) -> dict:
         """JSON-ready summary (energy, energy_std_error, steps, variance, reference, error_mha, times)."""
@@ -304,7 +311,10 @@ class VMCResult:
                 "pretrain": self.settings.pretrain,
                 "pretrain_steps": 0 if self.pretrain_trace is None else int(len(self.pretrain_trace)),
                 "pretrain_basis": self.settings.pretrain_basis if self.settings.pretrain else None,
-                "hartree_fock_energy": self.hartree_fock_energy,
+                "hartree_fock_energy": self.hartree_fock_energy, "casscf_energy": self.casscf_energy,
+                "active_space": (list(self.settings.pretrain_active_space)
+                                 if self.settings.pretrain == "casscf" and self.settings.pretrain_active_space
+                                 else None),
                 "cpu_seconds": self.cpu_seconds, "wall_seconds": self.wall_seconds}
 
 
@@ -471,13 +481,20 @@ def run_vmc(system: "str | Molecule", settings: VMCSettings | None = None, *, pr
         settings if not overrides else VMCSettings(**{**settings.__dict__, **overrides}))
     cpu0, wall0 = time.process_time(), time.perf_counter()
     wf = NeuralWavefunction(mol, settings.wavefunction_config)
-    params = walkers = pre_trace = hf_energy = None
+    params = walkers = pre_trace = hf_energy = cas_energy = None
     resuming = resume and checkpoint_dir and os.path.exists(os.path.join(checkpoint_dir, "checkpoint.pkl"))
-    if settings.pretrain == "hf" and not resuming:
+    if settings.pretrain in ("hf", "casscf") and not resuming:
         from ._pretrain import hartree_fock, pretrain_orbitals
 
-        hf = hartree_fock(mol, settings.pretrain_basis)
-        hf_energy = hf.energy
+        if settings.pretrain == "hf":
+            hf = hartree_fock(mol, settings.pretrain_basis)
+            hf_energy = hf.energy
+        else:
+            from ._casscf import casscf
+
+            hf = casscf(mol, settings.pretrain_basis, settings.pretrain_active_space)
+            hf_energy, cas_energy = hf.hartree_fock_energy, hf.energy
+            settings = VMCSettings(**{**settings.__dict__, "pretrain_active_space": tuple(hf.active_space)})
         # the same initial parameters as without pretraining (optimize's first key)
         params = wf.init(jax.random.split(jax.random.key(settings.seed), 4)[0])
         bar = _Progress(progress, settings.pretrain_steps, "pretraining")
@@ -495,7 +512,7 @@ def run_vmc(system: "str | Molecule", settings: VMCSettings | None = None, *, pr
     return VMCResult(mol, settings, float(energy), float(se), float(var), train_trace, inf_trace, blk,
                      jax.device_get(state.params), state.walkers, float(state.step_size),
                      time.process_time() - cpu0, time.perf_counter() - wall0, reference_energy(mol), pre_trace,
-                     hf_energy)
+                     hf_energy, cas_energy)
 
 
 def save_result(result: VMCResult, out: str) -> dict:
