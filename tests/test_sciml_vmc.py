@@ -452,5 +452,4 @@ def test_run_vmc_with_casscf_pretraining():
     p0 = wf.init(jax.random.split(jax.random.key(0), 4)[0])  # run_vmc's initial parameters (seed 0)
     r = res.walkers.positions
     before, after = orbital_mismatch(wf, p0, cas, r), orbital_mismatch(wf, res.params, cas, r)
-    print(before, after)
-    assert after < 0.3 * before  # measured: ?
+    assert after < 0.3 * before  # measured: 3.25 -> 0.21
