@@ -15,7 +15,7 @@ Every finished student is merged into benchmarks/out/bench_sciml_uniform.csv at 
 d, n and teacher is replaced), so the study can be run in pieces (``--dims``, ``--teachers``); at the end
 benchmarks/out/bench_sciml_uniform.md and docs/img/sciml_uniform_errors.png are rebuilt from the whole csv.
 
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_sciml_uniform.py                  # ~75 CPU-minutes
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_sciml_uniform.py                  # ~57 CPU-minutes
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_sciml_uniform.py --dims 3 --teachers 1
     .venv/bin/python benchmarks/bench_sciml_uniform.py --report                                # tables, figure
     ... --dims 1 --csv /tmp/d1.csv   # a piece in parallel, into its own csv (merge by hand, then --report)
@@ -66,11 +66,11 @@ def report(csv: Path, md: Path, png: Path | None) -> str:
               for r in med.itertuples()]
     lines += ["", "Least-squares slope of log error against log n, over every student in the range "
               "(error ≈ C n^slope):", "", "| d | n range | L2 slope | L∞ slope |", "|---|---|---|---|"]
-    for lo, hi in ((None, None), (None, 10_000), (10_000, None)):
-        sub = df[(df.n >= (lo or 0)) & (df.n <= (hi or df.n.max()))]
-        for r in uniform.fit_rates(sub).itertuples():
-            g = sub[sub.dim == r.dim]
-            lines.append(f"| {r.dim} | {g.n.min()} … {g.n.max()} | {r.l2_rate:.2f} | {r.linf_rate:.2f} |")
+    for d in sorted(df.dim.unique()):
+        for lo, hi in ((None, None), (None, 10_000), (10_000, None)):
+            sub = df[(df.dim == d) & (df.n >= (lo or 0)) & (df.n <= (hi or df.n.max()))]
+            r = uniform.fit_rates(sub).iloc[0]
+            lines.append(f"| {d} | {sub.n.min()} … {sub.n.max()} | {r.l2_rate:.2f} | {r.linf_rate:.2f} |")
     ref = None
     if (df.dim == 1).any():
         sub = df[df.dim == 1]

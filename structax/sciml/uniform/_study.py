@@ -542,7 +542,7 @@ def plot_study(df, path=None, reference=None):
         if warm.any():
             ax.plot([], [], "o", mfc="white", color="0.3", label="warm start from the smaller n")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize="small")
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=120)
