@@ -127,10 +127,13 @@ class CASSCF:
         if n_determinants < 1:
             raise ValueError(f"n_determinants: expected >= 1, received {n_determinants}")
         mag = np.abs(self.ci)
+        # configurations equal by symmetry agree only to the CASSCF convergence (Be's three 2p²: within
+        # 1e-6 relative, varying from run to run); distinct ones differ by far more than 0.1 %
+        tie = 1.0 - 1e-3
         k = min(n_determinants, len(mag))
-        while 1 < k < len(mag) and mag[k] >= mag[k - 1] * (1.0 - 1e-6):
+        while 1 < k < len(mag) and mag[k] >= mag[k - 1] * tie:
             k -= 1  # do not split a (near-)degenerate group of configurations
-        if k == 1 and n_determinants < len(mag) and mag[1] >= mag[0] * (1.0 - 1e-6):
+        if k == 1 and n_determinants < len(mag) and mag[1] >= mag[0] * tie:
             k = min(n_determinants, len(mag))  # the leading group itself is larger than n: split it
         index = np.arange(n_determinants) % k
         copies = np.bincount(index, minlength=k)
