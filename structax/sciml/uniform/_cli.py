@@ -43,7 +43,10 @@ def register(app: typer.Typer) -> None:
                     seed: int = typer.Option(0, "--seed"),
                     quiet: bool = typer.Option(False, "--quiet", help="no progress bar")) -> None:
         """Students learn random ReLU teachers from n samples; write L2 and L∞ errors against n (table and
-        log–log figure), as in Berner, Grohs & Voigtlaender (ICLR 2023)."""
+        log–log figure), as in Berner, Grohs & Voigtlaender (ICLR 2023).
+
+        The default study (d = 1 and 3, n = 1e2 … 1e5, 3 teachers) takes about 1.5 CPU-hours (2 teachers:
+        57 CPU-minutes); --sizes 100,1000,10000 --seeds 2 takes about 7 CPU-minutes."""
         from ._study import fit_rates, plot_study, uniform_study
 
         t0, w0 = time.process_time(), time.perf_counter()
