@@ -258,16 +258,20 @@ def test_walkers_sharded_over_two_host_devices():
 
 
 # ---------------------------------------------------------------------------- Hartree–Fock pretraining
-def test_pretrain_setting_and_missing_pyscf_raise_clear_errors(monkeypatch):
-    from structax.sciml.vmc import hartree_fock
-
+def test_unknown_pretrain_target_raises_a_clear_error():
     with pytest.raises(ValueError, match="pretrain: expected None, 'hf'.* or 'casscf'"):
         VMCSettings(pretrain="cisd")
+
+
+@pytest.mark.parametrize("target", ["hf", "casscf"])
+def test_missing_pyscf_says_how_to_install_it(monkeypatch, target):
+    from structax.sciml.vmc import casscf, hartree_fock
+
     monkeypatch.setitem(__import__("sys").modules, "pyscf", None)  # as if PySCF were not installed
-    with pytest.raises(ImportError, match="pretrain='hf' needs PySCF.*pip install pyscf"):
-        hartree_fock(molecule("H2"))
-    with pytest.raises(ImportError, match="needs PySCF"):
-        run_vmc("H2", pretrain="hf", steps=1, progress=False)
+    with pytest.raises(ImportError, match=f"pretrain='{target}' needs PySCF.*pip install pyscf"):
+        {"hf": hartree_fock, "casscf": casscf}[target](molecule("H2"))
+    with pytest.raises(ImportError, match=f"pretrain='{target}' needs PySCF"):
+        run_vmc("H2", pretrain=target, steps=1, progress=False)
 
 
 def test_hartree_fock_orbitals_against_pyscf():
@@ -343,7 +347,7 @@ def test_run_vmc_with_pretraining_hydrogen_atom(tmp_path):
 
 
 # ---------------------------------------------------------------------------- CASSCF pretraining
-def test_casscf_bad_input_and_missing_pyscf_raise_clear_errors(monkeypatch):
+def test_casscf_bad_input_raises_clear_errors():
     from structax.sciml.vmc import casscf, default_active_space
 
     assert [default_active_space(molecule(m)) for m in ("H", "He", "Li", "Be", "H2", "LiH")] == \
@@ -357,11 +361,6 @@ def test_casscf_bad_input_and_missing_pyscf_raise_clear_errors(monkeypatch):
             casscf(molecule("Be"), "sto-3g", (2.5, 4))
         with pytest.raises(ValueError, match="cannot hold 2 spin-up"):
             casscf(molecule("Be"), "sto-3g", (4, 1))
-    monkeypatch.setitem(__import__("sys").modules, "pyscf", None)  # as if PySCF were not installed
-    with pytest.raises(ImportError, match="pretrain='casscf' needs PySCF.*pip install pyscf"):
-        casscf(molecule("Be"))
-    with pytest.raises(ImportError, match="pretrain='casscf' needs PySCF"):
-        run_vmc("H2", pretrain="casscf", steps=1, progress=False)
 
 
 def test_casscf_target_against_pyscf():
