@@ -372,3 +372,30 @@ def test_init_params_follow_dispersion():
     assert fams.gamma.init_params(st.gamma(3.0, scale=2.0).rvs(4000, random_state=3)) == pytest.approx((6.0, 3.0), rel=0.15)
     assert fams.zero_inflated_poisson.init_params(Predictive("zip", {"loc": [4.0], "zero_prob": [0.3]}).sample(4000, seed=4)[:, 0]) == \
         pytest.approx((4.0, 0.3), rel=0.15)
+
+
+@pytest.mark.parametrize("name", [n for n in FAMILIES if FAMILIES[n].log_kernel is not None])
+def test_kernel_and_base_add_up_to_log_prob_and_fits_report_the_full_loglik(name):
+    """``log_prob = log_kernel + log_base``; a fit's Newton steps use the kernel only, and its reported
+    log-likelihood still equals SciPy's summed log-probability at the fitted parameters."""
+    import structax as sx
+
+    family = FAMILIES[name]
+    rng = np.random.default_rng(5)
+    y = rng.poisson(3.0, 50).astype(float)
+    theta = [rng.uniform(0.5, 4.0, 50) for _ in family.params]
+    np.testing.assert_allclose(family.log_prob(y, *theta), family.log_kernel(y, *theta) + family.log_base(y),
+                               rtol=1e-12, atol=1e-12)
+    x = rng.uniform(size=1500)
+    mu = np.exp(np.sin(3 * x))
+    counts = rng.poisson(mu) if name == "poisson" else rng.negative_binomial(3, 3 / (3 + mu))
+    model = sx.Model("y ~ s(x, k=8)", family=name, progress=False).fit({"x": x, "y": counts})
+    fitted = model.distribution({"x": x}).params
+    scipy_ll = family.scipy_fn(*[np.asarray(fitted[p]) for p in family.params]).logpmf(counts).sum()
+    assert model.loglik_ == pytest.approx(scipy_ll, rel=1e-10)
+
+
+def test_a_family_needs_both_parts_of_a_split_log_prob():
+    with pytest.raises(ValueError, match="give both log_kernel and log_base"):
+        _base.Family("half", ("loc",), ("log",), _families._poisson_lp, "y >= 0",
+                     log_kernel=_families._poisson_kernel)

@@ -181,6 +181,11 @@ class Family:
         observed value at ``y``). With it, smoothing parameters are selected on the Fisher version of
         the Laplace approximation, which stays valid where the observed information of a
         location-scale model is indefinite; without it, on the observed information.
+    log_kernel, log_base : callable or None
+        Optional split ``log_prob(y, *theta) = log_kernel(y, *theta) + log_base(y)``, where ``log_base``
+        does not depend on the parameters (e.g. ``−log y!`` of the Poisson). The fitter's Newton steps
+        then evaluate only the kernel and add ``Σ w·log_base(y)`` once (``gammaln(y + 1)`` was most of a
+        Poisson step's per-row work). Give both or neither.
 
     Examples
     --------
@@ -210,8 +215,12 @@ class Family:
     variance_fn: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
     scipy_fn: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
     fisher_fn: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
+    log_kernel: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
+    log_base: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if (self.log_kernel is None) != (self.log_base is None):
+            raise ValueError(f"family {self.name!r}: give both log_kernel and log_base, or neither")
         params, links = tuple(self.params), tuple(get_link(link) for link in self.links)
         if not params or params[0] != "loc":
             raise ValueError(f"family {self.name!r}: the first parameter must be 'loc', got {params}")

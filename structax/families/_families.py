@@ -106,8 +106,17 @@ def _normal_lp(y, loc, scale):
     return -0.5 * jnp.square((y - loc) / scale) - jnp.log(scale) - 0.5 * _LOG_2PI
 
 
+def _log_factorial_base(y):
+    """``−log y!``: the parameter-free part of the Poisson and negative binomial log-probabilities."""
+    return -gammaln(y + 1.0)
+
+
+def _poisson_kernel(y, lam):
+    return xlogy(y, lam) - lam
+
+
 def _poisson_lp(y, lam):
-    return xlogy(y, lam) - lam - gammaln(y + 1.0)
+    return _poisson_kernel(y, lam) + _log_factorial_base(y)
 
 
 def _student_t_lp(y, loc, scale, df):
@@ -116,10 +125,13 @@ def _student_t_lp(y, loc, scale, df):
             - jnp.log(scale) - 0.5 * (df + 1.0) * jnp.log1p(z2 / df))
 
 
-def _negbin_lp(y, mu, size):
+def _negbin_kernel(y, mu, size):
     # -size log1p(mu / size) avoids the cancellation of size * log(size / (size + mu)) for large size
-    return (_lgamma_diff(size, y) - gammaln(y + 1.0)
-            - size * jnp.log1p(mu / size) + xlogy(y, mu) - xlogy(y, mu + size))
+    return _lgamma_diff(size, y) - size * jnp.log1p(mu / size) + xlogy(y, mu) - xlogy(y, mu + size)
+
+
+def _negbin_lp(y, mu, size):
+    return _negbin_kernel(y, mu, size) + _log_factorial_base(y)
 
 
 def _gamma_lp(y, mu, shape):
@@ -234,6 +246,7 @@ poisson = Family(
     "poisson", ("loc",), ("log",), _poisson_lp, "y in {0, 1, 2, ...}", is_discrete=True, checks=_COUNT,
     init_fn=lambda y: (_rate(y),), mean_fn=lambda lam: lam, variance_fn=lambda lam: lam,
     scipy_fn=lambda lam: st.poisson(lam), fisher_fn=lambda y, lam: [[1.0 / lam]],
+    log_kernel=_poisson_kernel, log_base=_log_factorial_base,
 )
 negative_binomial = Family(
     "negative_binomial", ("loc", "size"), ("log", "log"), _negbin_lp, "y in {0, 1, 2, ...}",
@@ -241,6 +254,7 @@ negative_binomial = Family(
     init_fn=_negbin_init,
     mean_fn=lambda mu, k: mu, variance_fn=lambda mu, k: mu + mu**2 / k,
     scipy_fn=lambda mu, k: st.nbinom(k, k / (k + mu)), fisher_fn=_negbin_fisher,
+    log_kernel=_negbin_kernel, log_base=_log_factorial_base,
 )
 gamma = Family(
     "gamma", ("loc", "shape"), ("log", "log"), _gamma_lp, "y > 0", checks=_POSITIVE,

@@ -21,7 +21,7 @@ from ..smooth._block import Block, GramPlan
 
 __all__ = ["Penalty", "Problem", "GaussianProblem", "FitResult", "make_row_derivatives", "inner_fit",
            "initial_lambda", "select_smoothing", "build_log_posterior", "FitInfo",
-           "curvature", "make_hessian_grad", "make_fisher", "laml_score"]
+           "curvature", "make_hessian_grad", "make_fisher", "make_row_base", "laml_score"]
 
 
 class Penalty(NamedTuple):
@@ -77,6 +77,9 @@ class Problem:
     # continuous response with terms in a non-location parameter: guard against interpolation (see
     # interpolates)
     interpolation_check: bool = False
+    # (y, eta, w) -> w·log_base(y) per row, for a family whose row_derivatives leave out its parameter-free
+    # part (see Family.log_kernel): added once to the log-likelihood of every Newton step
+    row_base: Callable | None = None
     _gram_cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -173,6 +176,14 @@ class Problem:
         """:meth:`eta`, remembered for the last β (read-only: shared by the callers)."""
         return self._at("eta", beta, lambda: self.eta(beta))
 
+    def _base_total(self) -> float:
+        """``Σ w·log_base(y)``, the part of ℓ that :attr:`row_derivatives` leaves out (0 without one)."""
+        if self.row_base is None:
+            return 0.0
+        if "base" not in self._gram_cache:
+            self._gram_cache["base"] = float(np.sum(by_rows(self.row_base, self.y, self.offsets, self._w())))
+        return self._gram_cache["base"]
+
     def loglik(self, beta: np.ndarray) -> float:
         """Log-likelihood ``ℓ(β)``."""
         return float(np.sum(by_rows(self.row_loglik, self.y, self._eta_at(beta), self._w())))
@@ -181,7 +192,7 @@ class Problem:
         """``ℓ(β)``, its gradient and its negative Hessian with respect to β."""
         def compute():
             ll_rows, g, nh = by_rows(self.row_derivatives, self.y, self._eta_at(beta), self._w())
-            return float(np.sum(ll_rows)), self.gradient(g), self.hessian(nh)
+            return float(np.sum(ll_rows)) + self._base_total(), self.gradient(g), self.hessian(nh)
 
         ll, grad, h = self._at("derivatives", beta, compute)
         return ll, grad.copy(), h.copy()
@@ -375,7 +386,9 @@ def by_rows(kernel: Callable, y: np.ndarray, eta: np.ndarray, w: np.ndarray, *ex
 
 
 def make_row_derivatives(family, links):
-    """Jitted per-row log-likelihood, gradient and negative Hessian with respect to the linear predictors.
+    """Jitted per-row log-likelihood, gradient and negative Hessian with respect to the linear predictors
+    (for a family with ``log_kernel``, the log-likelihood of the kernel only: see :func:`make_row_base`),
+    and the per-row full log-likelihood.
 
     Rows are independent, so the gradient of the summed log-likelihood is the per-row gradient, and the
     gradient of each summed gradient component gives one row of per-row Hessians.
@@ -385,21 +398,31 @@ def make_row_derivatives(family, links):
 
     n_params = len(links)
 
-    def rows(y, eta, w):
-        theta = [links[k].inverse(eta[k]) for k in range(n_params)]
-        return w * family.log_prob(y, *theta)
+    def weighted(log_density):
+        def rows(y, eta, w):
+            theta = [links[k].inverse(eta[k]) for k in range(n_params)]
+            return w * log_density(y, *theta)
+        return rows
 
-    def total(eta, y, w):
-        return jnp.sum(rows(y, eta, w))
-
-    grad = jax.grad(total)
+    full = weighted(family.log_prob)
+    kernel = weighted(family.log_kernel or family.log_prob)
+    grad = jax.grad(lambda eta, y, w: jnp.sum(kernel(y, eta, w)))
 
     def derivatives(y, eta, w):
         g = grad(eta, y, w)
         neg_hess = jnp.stack([-jax.grad(lambda e, k=k: jnp.sum(grad(e, y, w)[k]))(eta) for k in range(n_params)])
-        return rows(y, eta, w), g, neg_hess
+        return kernel(y, eta, w), g, neg_hess
 
-    return jax.jit(derivatives), jax.jit(rows)
+    return jax.jit(derivatives), jax.jit(full)
+
+
+def make_row_base(family):
+    """Jitted ``(y, eta, w) -> w·log_base(y)`` per row, or None for a family without ``log_base``."""
+    import jax
+
+    if family.log_base is None:
+        return None
+    return jax.jit(lambda y, eta, w: w * family.log_base(y))
 
 
 def make_fisher(family, links):
@@ -435,9 +458,11 @@ def make_hessian_grad(family, links):
 
     n_params = len(links)
 
+    log_density = family.log_kernel or family.log_prob  # the same derivatives, without the base
+
     def total(eta, y, w):
         theta = [links[k].inverse(eta[k]) for k in range(n_params)]
-        return jnp.sum(w * family.log_prob(y, *theta))
+        return jnp.sum(w * log_density(y, *theta))
 
     grad = jax.grad(total)
 

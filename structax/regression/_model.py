@@ -15,8 +15,8 @@ from ._data import Columns, DataError
 from ._deep import deep_networks, nonfinite_rows, split_data
 from ._design import PredictorDesign, build_design, starts_with_intercept
 from ._fit import (LOG_LAM_SPAN, FitResult, GaussianProblem, Penalty, Problem, build_log_posterior,
-                   initial_lambda, make_fisher, make_hessian_grad, make_row_derivatives, select_smoothing,
-                   small_matrix_threads)
+                   initial_lambda, make_fisher, make_hessian_grad, make_row_base, make_row_derivatives,
+                   select_smoothing, small_matrix_threads)
 from ._formula import parse_formula
 
 __all__ = ["Model", "NotFittedError", "ConvergenceWarning"]
@@ -39,7 +39,8 @@ def _row_functions(family):
     key = (family.name, tuple(link.name for link in family.links))
     if key not in _DERIVATIVES_CACHE:
         _DERIVATIVES_CACHE[key] = (*make_row_derivatives(family, family.links),
-                                   make_hessian_grad(family, family.links), *make_fisher(family, family.links))
+                                   make_hessian_grad(family, family.links), *make_fisher(family, family.links),
+                                   make_row_base(family))
     return _DERIVATIVES_CACHE[key]
 
 
@@ -762,8 +763,9 @@ def _assemble(designs, cols, y, weights, family):
     offsets = np.stack([d.offset(cols) for d in designs])
     guard = not family.is_discrete and any(k > 0 and term.penalties for k, design in enumerate(designs)
                                            for term in design.terms)
+    *kernels, row_base = _row_functions(family)
     return Problem(y, weights, blocks, block_param, block_cols, offsets, penalties, len(designs),
-                   *_row_functions(family), interpolation_check=guard), groups
+                   *kernels, interpolation_check=guard, row_base=row_base), groups
 
 
 def _check_curvature(h: np.ndarray, problem: Problem, family) -> None:
@@ -917,7 +919,7 @@ def _location_problem(problem: Problem):
     sub = Problem(problem.y, problem.weights, [problem.blocks[j] for j in keep],
                   [problem.block_param[j] for j in keep], new_cols, problem.offsets, penalties,
                   problem.n_params, problem.row_derivatives, problem.row_loglik, problem.row_hessian_grad,
-                  problem.row_fisher, problem.row_fisher_grad, problem.interpolation_check)
+                  problem.row_fisher, problem.row_fisher_grad, problem.interpolation_check, problem.row_base)
     return sub, coef_idx, np.array(pen_idx, dtype=int)
 
 
