@@ -385,10 +385,10 @@ def by_rows(kernel: Callable, y: np.ndarray, eta: np.ndarray, w: np.ndarray, *ex
     return np.concatenate(outs, axis=-1)
 
 
-def make_row_derivatives(family, links):
-    """Jitted per-row log-likelihood, gradient and negative Hessian with respect to the linear predictors
-    (for a family with ``log_kernel``, the log-likelihood of the kernel only: see :func:`make_row_base`),
-    and the per-row full log-likelihood.
+def _row_functions(family, links):
+    """Per-row (unjitted) ``(full log-likelihood, kernel log-likelihood, its gradient, its negative
+    Hessian)`` with respect to the linear predictors, each ``(y, eta, w) -> ...`` (the kernel is
+    ``log_prob`` for a family without ``log_kernel``; both have the same derivatives).
 
     Rows are independent, so the gradient of the summed log-likelihood is the per-row gradient, and the
     gradient of each summed gradient component gives one row of per-row Hessians.
@@ -408,10 +408,25 @@ def make_row_derivatives(family, links):
     kernel = weighted(family.log_kernel or family.log_prob)
     grad = jax.grad(lambda eta, y, w: jnp.sum(kernel(y, eta, w)))
 
+    def gradient(y, eta, w):
+        return grad(eta, y, w)
+
+    def neg_hess(y, eta, w):
+        return jnp.stack([-jax.grad(lambda e, k=k: jnp.sum(grad(e, y, w)[k]))(eta) for k in range(n_params)])
+
+    return full, kernel, gradient, neg_hess
+
+
+def make_row_derivatives(family, links):
+    """Jitted per-row log-likelihood, gradient and negative Hessian with respect to the linear predictors
+    (for a family with ``log_kernel``, the log-likelihood of the kernel only: see :func:`make_row_base`),
+    and the per-row full log-likelihood."""
+    import jax
+
+    full, kernel, gradient, neg_hess = _row_functions(family, links)
+
     def derivatives(y, eta, w):
-        g = grad(eta, y, w)
-        neg_hess = jnp.stack([-jax.grad(lambda e, k=k: jnp.sum(grad(e, y, w)[k]))(eta) for k in range(n_params)])
-        return kernel(y, eta, w), g, neg_hess
+        return kernel(y, eta, w), gradient(y, eta, w), neg_hess(y, eta, w)
 
     return jax.jit(derivatives), jax.jit(full)
 
@@ -453,23 +468,7 @@ def make_hessian_grad(family, links):
     """Jitted weighted gradient (see :func:`weighted_gradient`) of every row's negative Hessian of the
     log-likelihood with respect to the linear predictors: the third derivatives LAML needs for a family
     without expected information."""
-    import jax
-    import jax.numpy as jnp
-
-    n_params = len(links)
-
-    log_density = family.log_kernel or family.log_prob  # the same derivatives, without the base
-
-    def total(eta, y, w):
-        theta = [links[k].inverse(eta[k]) for k in range(n_params)]
-        return jnp.sum(w * log_density(y, *theta))
-
-    grad = jax.grad(total)
-
-    def neg_hess(y, eta, w):
-        return jnp.stack([-jax.grad(lambda e, k=k: jnp.sum(grad(e, y, w)[k]))(eta) for k in range(n_params)])
-
-    return weighted_gradient(neg_hess)
+    return weighted_gradient(_row_functions(family, links)[3])
 
 
 def weighted_gradient(weights_fn: Callable) -> Callable:
